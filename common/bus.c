@@ -1,0 +1,344 @@
+/*
+ * bus.c - NATS connection, JetStream administration, replies.
+ */
+#include "bus.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* How long a JetStream API call or publish ack may take. */
+#define BUS_JS_WAIT_MS 5000
+/* Pause between reconnect attempts. */
+#define BUS_RECONNECT_WAIT_MS 500
+#define NS_PER_MS 1000000LL
+
+struct bus {
+    natsConnection *nc;
+    jsCtx *js;
+    atomic_uint_fast64_t publish_errors; /* async publishes the server refused */
+};
+
+enum lb_err bus_err(natsStatus s)
+{
+    switch (s) {
+    case NATS_OK:
+        return LB_OK;
+    case NATS_NO_MEMORY:
+        return LB_ENOMEM;
+    case NATS_NOT_FOUND:
+        return LB_ENOTFOUND;
+    case NATS_INVALID_ARG:
+    case NATS_INVALID_SUBJECT:
+    case NATS_MAX_PAYLOAD:
+        return LB_EINVAL;
+    default:
+        return LB_EUNAVAILABLE;
+    }
+}
+
+static enum lb_err nats_fail(struct lb_why *why, natsStatus s, const char *what)
+{
+    return lb_fail(why, bus_err(s), "%s: %s", what, natsStatus_GetText(s));
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    (void)nc;
+    (void)closure;
+    log_warn("disconnected from NATS; reconnecting");
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    char url[256] = "";
+
+    (void)closure;
+    natsConnection_GetConnectedUrl(nc, url, sizeof(url));
+    log_info("reconnected to NATS at %s", url);
+}
+
+/* Called on a libnats thread when the stream refuses an async publish. */
+static void on_publish_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+{
+    struct bus *b = closure;
+
+    (void)js;
+    atomic_fetch_add(&b->publish_errors, 1);
+    log_warn("JetStream refused a publish to %s: %s", natsMsg_GetSubject(pae->Msg),
+             pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+}
+
+static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts)
+{
+    natsStatus s = natsOptions_SetURL(o, opts->url);
+
+    if (s == NATS_OK)
+        s = natsOptions_SetName(o, opts->name);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, -1); /* the default gives up after ~2 minutes */
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectWait(o, BUS_RECONNECT_WAIT_MS);
+    if (s == NATS_OK)
+        s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(o, true);
+    if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(o, on_reconnected, NULL);
+    if (s == NATS_OK && opts->user != NULL && opts->user[0] != '\0')
+        s = natsOptions_SetUserInfo(o, opts->user, opts->password);
+    if (s == NATS_OK && opts->creds_file != NULL && opts->creds_file[0] != '\0')
+        s = natsOptions_SetUserCredentialsFromFiles(o, opts->creds_file, NULL);
+    if (s == NATS_OK && opts->ca_file != NULL && opts->ca_file[0] != '\0') {
+        s = natsOptions_SetSecure(o, true);
+        if (s == NATS_OK)
+            s = natsOptions_LoadCATrustedCertificates(o, opts->ca_file);
+    }
+    return s;
+}
+
+enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, struct lb_why *why)
+{
+    natsOptions *o = NULL;
+    jsOptions jo;
+    struct bus *b;
+    natsStatus s;
+    enum lb_err err;
+
+    b = calloc(1, sizeof(*b));
+    if (b == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = bus_set_options(o, opts);
+    if (s != NATS_OK) {
+        err = nats_fail(why, s, "NATS options");
+        goto fail;
+    }
+    s = natsConnection_Connect(&b->nc, o);
+    /* With retry-on-failed-connect, NOT_YET_CONNECTED means "retrying in the background". */
+    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+        err = nats_fail(why, s, opts->url);
+        goto fail;
+    }
+    jsOptions_Init(&jo);
+    jo.Wait = BUS_JS_WAIT_MS;
+    jo.PublishAsync.MaxPending = opts->async_window;
+    jo.PublishAsync.ErrHandler = on_publish_error;
+    jo.PublishAsync.ErrHandlerClosure = b;
+    s = natsConnection_JetStream(&b->js, b->nc, &jo);
+    if (s != NATS_OK) {
+        err = nats_fail(why, s, "JetStream context");
+        goto fail;
+    }
+    natsOptions_Destroy(o);
+    *ret_bus = b;
+    return LB_OK;
+
+fail:
+    natsOptions_Destroy(o);
+    bus_free(b);
+    return err;
+}
+
+void bus_free(struct bus *b)
+{
+    if (b == NULL)
+        return;
+    jsCtx_Destroy(b->js);
+    natsConnection_Close(b->nc);
+    natsConnection_Destroy(b->nc);
+    free(b);
+}
+
+natsConnection *bus_conn(struct bus *b)
+{
+    return b->nc;
+}
+
+jsCtx *bus_js(struct bus *b)
+{
+    return b->js;
+}
+
+bool bus_is_connected(struct bus *b)
+{
+    return natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
+}
+
+uint64_t bus_take_publish_errors(struct bus *b)
+{
+    return atomic_exchange(&b->publish_errors, 0);
+}
+
+enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *def, struct lb_why *why)
+{
+    jsStreamInfo *si = NULL;
+    jsStreamConfig cfg;
+    jsErrCode jerr = 0;
+    const char *subjects[1] = {def->subject};
+    natsStatus s;
+    enum lb_err err = LB_OK;
+
+    s = js_GetStreamInfo(&si, b->js, def->name, NULL, &jerr);
+    if (s == NATS_OK) {
+        if (si->Config->SubjectsLen != 1 || strcmp(si->Config->Subjects[0], def->subject) != 0)
+            err = lb_fail(why, LB_ECONFLICT, "stream %s exists with other subjects than %s",
+                          def->name, def->subject);
+        jsStreamInfo_Destroy(si);
+        return err;
+    }
+    if (s != NATS_NOT_FOUND)
+        return lb_fail(why, LB_EUNAVAILABLE, "stream %s: %s (JetStream error %d)", def->name,
+                       natsStatus_GetText(s), (int)jerr);
+    jsStreamConfig_Init(&cfg);
+    cfg.Name = def->name;
+    cfg.Subjects = subjects;
+    cfg.SubjectsLen = 1;
+    cfg.Storage = js_FileStorage;
+    cfg.Retention = js_LimitsPolicy;
+    cfg.Replicas = def->replicas;
+    cfg.Duplicates = def->duplicate_window_ms * NS_PER_MS;
+    s = js_AddStream(&si, b->js, &cfg, NULL, &jerr);
+    jsStreamInfo_Destroy(si);
+    /* Another service may have created it between our lookup and our add. */
+    if (s != NATS_OK && jerr != JSStreamNameExistErr)
+        return lb_fail(why, LB_EUNAVAILABLE, "creating stream %s: %s (JetStream error %d)",
+                       def->name, natsStatus_GetText(s), (int)jerr);
+    return LB_OK;
+}
+
+static void consumer_config(const struct bus_consumer *c, jsConsumerConfig *cfg,
+                            int64_t backoff_ns[BUS_BACKOFF_MAX])
+{
+    int n = 0;
+
+    jsConsumerConfig_Init(cfg);
+    cfg->Durable = c->durable;
+    cfg->Name = c->durable;
+    cfg->FilterSubject = c->filter_subject;
+    cfg->AckPolicy = js_AckExplicit;
+    cfg->DeliverPolicy = js_DeliverAll;
+    cfg->AckWait = c->ack_wait_ms * NS_PER_MS;
+    cfg->MaxDeliver = c->max_deliver;
+    cfg->MaxAckPending = c->max_ack_pending;
+    while (n < BUS_BACKOFF_MAX && c->backoff_ms[n] > 0) {
+        backoff_ns[n] = c->backoff_ms[n] * NS_PER_MS;
+        n++;
+    }
+    if (n > 0) {
+        cfg->BackOff = backoff_ns;
+        cfg->BackOffLen = n;
+    }
+}
+
+enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why)
+{
+    jsConsumerInfo *ci = NULL;
+    jsConsumerConfig cfg;
+    int64_t backoff_ns[BUS_BACKOFF_MAX];
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    consumer_config(c, &cfg, backoff_ns);
+    s = js_GetConsumerInfo(&ci, b->js, c->stream, c->durable, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    ci = NULL;
+    if (s == NATS_OK)
+        s = js_UpdateConsumer(&ci, b->js, c->stream, &cfg, NULL, &jerr);
+    else if (s == NATS_NOT_FOUND)
+        s = js_AddConsumer(&ci, b->js, c->stream, &cfg, NULL, &jerr);
+    jsConsumerInfo_Destroy(ci);
+    if (s != NATS_OK)
+        return lb_fail(why, LB_EUNAVAILABLE, "consumer %s on %s: %s (JetStream error %d)",
+                       c->durable, c->stream, natsStatus_GetText(s), (int)jerr);
+    return LB_OK;
+}
+
+enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
+                               natsSubscription **ret_sub, struct lb_why *why)
+{
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    jsSubOptions_Init(&so);
+    so.Stream = c->stream;
+    so.Consumer = c->durable;
+    s = js_PullSubscribe(ret_sub, b->js, c->filter_subject, c->durable, NULL, &so, &jerr);
+    if (s != NATS_OK)
+        return lb_fail(why, LB_EUNAVAILABLE, "binding to consumer %s: %s (JetStream error %d)",
+                       c->durable, natsStatus_GetText(s), (int)jerr);
+    return LB_OK;
+}
+
+enum lb_err bus_publish_sync(struct bus *b, const char *subject, const char *msg_id,
+                             const void *data, size_t len, struct lb_why *why)
+{
+    jsPubOptions po;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s;
+
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    s = js_Publish(&ack, b->js, subject, data, (int)len, &po, &jerr);
+    jsPubAck_Destroy(ack);
+    if (s != NATS_OK)
+        return lb_fail(why, bus_err(s), "publishing to %s: %s (JetStream error %d)", subject,
+                       natsStatus_GetText(s), (int)jerr);
+    return LB_OK;
+}
+
+enum lb_err bus_reply(struct bus *b, const char *reply_subject, const char *body, size_t len)
+{
+    return bus_err(natsConnection_Publish(b->nc, reply_subject, body, (int)len));
+}
+
+char *bus_error_body(enum lb_err err, const char *message, const cJSON *details)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *error = cJSON_AddObjectToObject(root, "error");
+    char *text = NULL;
+
+    if (error != NULL && cJSON_AddStringToObject(error, "code", lb_err_code(err)) != NULL &&
+        cJSON_AddStringToObject(error, "message", message) != NULL) {
+        cJSON *copy = details ? cJSON_Duplicate(details, true) : NULL;
+
+        if (details == NULL || (copy != NULL && cJSON_AddItemToObject(error, "details", copy)))
+            text = cJSON_PrintUnformatted(root);
+        else
+            cJSON_Delete(copy);
+    }
+    cJSON_Delete(root);
+    return text;
+}
+
+enum lb_err bus_reply_error(struct bus *b, const char *reply_subject, enum lb_err err,
+                            const char *message, const cJSON *details)
+{
+    char status[16];
+    natsMsg *msg = NULL;
+    char *body;
+    natsStatus s;
+
+    body = bus_error_body(err, message, details);
+    if (body == NULL)
+        return LB_ENOMEM;
+    snprintf(status, sizeof(status), "%d", lb_err_status(err));
+    s = natsMsg_Create(&msg, reply_subject, NULL, body, (int)strlen(body));
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, "Nats-Service-Error", message);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(msg, "Nats-Service-Error-Code", status);
+    if (s == NATS_OK)
+        s = natsConnection_PublishMsg(b->nc, msg);
+    natsMsg_Destroy(msg);
+    free(body);
+    return bus_err(s);
+}

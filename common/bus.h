@@ -1,0 +1,110 @@
+/*
+ * bus.h - the NATS connection, JetStream streams and consumers, and the
+ * wire shape of replies.
+ *
+ * A bus connects with a connection name, unlimited reconnects and
+ * send-asap (the default buffered flush adds ~0.75 ms to every reply), and
+ * keeps retrying a first connect that fails so a service can start before
+ * its NATS server. Streams and consumers are created, or verified and
+ * updated, from the definitions in streams.h. Thread-safe like libnats.
+ *
+ * Ownership: the bus owns its connection and JetStream context; messages
+ * passed to bus_* functions stay the caller's.
+ */
+#ifndef LB_BUS_H
+#define LB_BUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <nats/nats.h>
+
+#include "errors.h"
+
+/* Most redelivery back-off steps a consumer may have. */
+#define BUS_BACKOFF_MAX 8
+
+struct bus;
+
+/* How to reach NATS. */
+struct bus_options {
+    const char *url;        /* e.g. "nats://127.0.0.1:4222"; comma-separated for a cluster */
+    const char *name;       /* connection name shown by the server, e.g. "lb-licensing" */
+    const char *user;       /* optional user/password from the credentials Secret */
+    const char *password;
+    const char *creds_file; /* optional NKey/JWT credentials file */
+    const char *ca_file;    /* optional CA bundle; turns TLS on */
+    int64_t async_window;   /* JetStream async publishes in flight (>= 256 passes 100 k/s) */
+};
+
+/* A JetStream stream this system uses. */
+struct bus_stream {
+    const char *name;    /* "LB_TALLY" */
+    const char *subject; /* "lb.evt.tally.>" */
+    int replicas;        /* 1 locally, 3 in a cluster */
+    int64_t duplicate_window_ms;
+};
+
+/* A durable pull consumer with explicit acks and bounded redelivery. */
+struct bus_consumer {
+    const char *stream;
+    const char *durable;        /* "tally" or "tally-clock" */
+    const char *filter_subject; /* "lb.evt.sample.>" */
+    int64_t ack_wait_ms;        /* redelivery when not acked in time */
+    int64_t max_deliver;        /* deliveries before the message is dead-lettered */
+    int64_t max_ack_pending;    /* unacked messages in flight */
+    int64_t backoff_ms[BUS_BACKOFF_MAX]; /* redelivery delays; 0 ends the list */
+};
+
+enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, struct lb_why *why);
+
+/* Closes the connection (after bus_drain if you want pending work out); NULL is a no-op. */
+void bus_free(struct bus *b);
+
+natsConnection *bus_conn(struct bus *b);
+jsCtx *bus_js(struct bus *b);
+
+/* True while connected (not reconnecting or closed). */
+bool bus_is_connected(struct bus *b);
+
+/* Reads and resets the count of async publishes the server refused. */
+uint64_t bus_take_publish_errors(struct bus *b);
+
+/* Creates the stream, or checks that the existing one has the same subject. */
+enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *s, struct lb_why *why);
+
+/* Creates or updates the durable consumer so its settings are exactly `c`. */
+enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why);
+
+/* Binds a pull subscription to an ensured consumer. */
+enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
+                               natsSubscription **ret_sub, struct lb_why *why);
+
+/*
+ * Publishes `len` bytes to `subject` through JetStream and waits for the
+ * stream's ack, with Nats-Msg-Id = msg_id. For tools and tests; services
+ * publish through their outbox.
+ */
+enum lb_err bus_publish_sync(struct bus *b, const char *subject, const char *msg_id,
+                             const void *data, size_t len, struct lb_why *why);
+
+/* Sends a JSON reply body. */
+enum lb_err bus_reply(struct bus *b, const char *reply_subject, const char *body, size_t len);
+
+/*
+ * Sends the uniform error reply: body {"error":{"code","message","details"}}
+ * (details omitted when NULL; borrowed) and the NATS service headers
+ * Nats-Service-Error (message) and Nats-Service-Error-Code (number).
+ */
+enum lb_err bus_reply_error(struct bus *b, const char *reply_subject, enum lb_err err,
+                            const char *message, const cJSON *details);
+
+/* The error reply body alone; malloc'd, caller frees. NULL when out of memory. */
+char *bus_error_body(enum lb_err err, const char *message, const cJSON *details);
+
+/* Maps a libnats status onto the project's codes. */
+enum lb_err bus_err(natsStatus s);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * json_strict.h - parse JSON the way a service boundary must.
+ *
+ * cJSON 1.7.15 silently rounds integers above 2^53, saturates `valueint`,
+ * accepts duplicate keys and nests 1000 levels deep. Everything that enters
+ * a service from the bus goes through json_parse_strict, which refuses all
+ * of these with a reason, before cJSON builds a tree.
+ *
+ * Ownership: the caller owns the returned tree and frees it with cJSON_Delete.
+ */
+#ifndef LB_JSON_STRICT_H
+#define LB_JSON_STRICT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "errors.h"
+
+/* Deepest nesting of objects and arrays accepted (the top level is 1). */
+#define JSON_MAX_DEPTH 32
+
+/* Largest magnitude a number may have: 2^53, exact in a double. */
+#define JSON_MAX_SAFE_INTEGER 9007199254740992LL
+
+/*
+ * Parses exactly `len` bytes of `text` as one JSON value. Rejects, with
+ * LB_EINVAL and a reason naming the offending key or byte offset: invalid
+ * JSON, trailing bytes after the value, duplicate keys in one object, any
+ * number whose magnitude exceeds JSON_MAX_SAFE_INTEGER, and nesting deeper
+ * than JSON_MAX_DEPTH. `text` need not be NUL-terminated.
+ * On success *ret_json is set; on failure it is left untouched.
+ */
+enum lb_err json_parse_strict(const char *text, size_t len, cJSON **ret_json, struct lb_why *why);
+
+/*
+ * Reads member `name` of `obj` as an integer in [min, max]. The member must
+ * be a JSON number with no fractional part. LB_ENOTFOUND when absent,
+ * LB_EINVAL when of another type, fractional or out of range.
+ */
+enum lb_err json_get_int(const cJSON *obj, const char *name, int64_t min, int64_t max,
+                         int64_t *ret_value, struct lb_why *why);
+
+/*
+ * Reads member `name` of `obj` as a string of 1..max_len bytes. The returned
+ * pointer borrows from `obj`. LB_ENOTFOUND when absent, LB_EINVAL when of
+ * another type, empty or longer than max_len.
+ */
+enum lb_err json_get_string(const cJSON *obj, const char *name, size_t max_len,
+                            const char **ret_value, struct lb_why *why);
+
+#endif

@@ -1,0 +1,556 @@
+/*
+ * service.c - a service's life: configure, open, connect, serve, drain, exit.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "outbox.h"
+#include "runtime.h"
+
+/* The periodic tick's longest interval. */
+#define TICK_MAX_MS 1000
+/* How often shutdown checks whether the drain is complete. */
+#define SHUTDOWN_POLL_MS 10
+
+#define RT(field) offsetof(struct runtime_config, field)
+
+/* Settings shared by every service; docs/operations.md lists them. */
+static const struct config_entry runtime_config_table[] = {
+    {"LB_NATS_URL", "nats://127.0.0.1:4222", CONFIG_STRING, RT(nats_url), 0, 0,
+     "NATS server URL(s), comma-separated"},
+    {"LB_NATS_USER", "", CONFIG_STRING, RT(nats_user), 0, 0, "NATS user (from the Secret)"},
+    {"LB_NATS_PASSWORD", "", CONFIG_STRING, RT(nats_password), 0, 0, "NATS password"},
+    {"LB_NATS_CREDS", "", CONFIG_STRING, RT(nats_creds), 0, 0, "NATS credentials file (NKey/JWT)"},
+    {"LB_NATS_CA", "", CONFIG_STRING, RT(nats_ca), 0, 0, "CA bundle; setting it turns TLS on"},
+    {"LB_DATA_DIR", "./data", CONFIG_STRING, RT(data_dir), 0, 0,
+     "directory of the service's SQLite database (<service>.db)"},
+    {"LB_LOG_LEVEL", "info", CONFIG_STRING, RT(log_level), 0, 0, "debug, info, warn or error"},
+    {"LB_CLOCK", "wall", CONFIG_STRING, RT(clock), 0, 0,
+     "wall, or virtual (moved only by lb.evt.clock._sys.tick events)"},
+    {"LB_HTTP_PORT", "-1", CONFIG_INT, RT(http_port), -1, 65535,
+     "port of /healthz /readyz /metrics; -1 = the service's default, 0 = any free port"},
+    {"LB_HTTP_BIND_ALL", "false", CONFIG_BOOL, RT(http_bind_all), 0, 0,
+     "listen on all interfaces (Kubernetes) instead of 127.0.0.1"},
+    {"LB_STREAM_REPLICAS", "1", CONFIG_INT, RT(stream_replicas), 1, 5,
+     "JetStream replicas of created streams (3 in a cluster)"},
+    {"LB_DUPLICATE_WINDOW", "2m", CONFIG_MILLIS, RT(duplicate_window_ms), 1000, 86400000,
+     "how long streams remember Nats-Msg-Ids"},
+    {"LB_ACK_WAIT", "30s", CONFIG_MILLIS, RT(ack_wait_ms), 100, 3600000,
+     "first redelivery delay of an unacked event (BackOff doubles it each time)"},
+    {"LB_MAX_DELIVER", "5", CONFIG_INT, RT(max_deliver), 2, 100,
+     "deliveries after which an event is dead-lettered as poison"},
+    {"LB_MAX_ACK_PENDING", "1024", CONFIG_INT, RT(max_ack_pending), 1, 100000,
+     "unacked events in flight per consumer"},
+    {"LB_FETCH_BATCH", "256", CONFIG_INT, RT(fetch_batch), 1, 4096, "events per pull"},
+    {"LB_SWEEP_INTERVAL", "10s", CONFIG_MILLIS, RT(sweep_interval_ms), 10, 3600000,
+     "how often clock-driven transitions run on the wall clock"},
+    {"LB_OUTBOX_RETRY", "1s", CONFIG_MILLIS, RT(outbox_retry_ms), 10, 60000,
+     "how often unpublished outbox rows are retried"},
+    {"LB_SHUTDOWN_TIMEOUT", "20s", CONFIG_MILLIS, RT(shutdown_timeout_ms), 100, 600000,
+     "longest drain on SIGTERM before exiting anyway"},
+    {"LB_SQLITE_BUSY_TIMEOUT", "5s", CONFIG_MILLIS, RT(busy_timeout_ms), 0, 600000,
+     "wait for a lock held by another process (e.g. a backup)"},
+    {"LB_SQLITE_SYNC_FULL", "true", CONFIG_BOOL, RT(sqlite_sync_full), 0, 0,
+     "fsync every commit (acks follow commits, so this is the durable choice)"},
+    {"LB_FAULT", "", CONFIG_STRING, RT(fault), 0, 0,
+     "tests only: crash_before_publish or crash_after_publish"},
+};
+
+#define RUNTIME_CONFIG_COUNT (sizeof(runtime_config_table) / sizeof(runtime_config_table[0]))
+
+static void print_help(const struct service_def *def)
+{
+    printf("lb-%s - %s\n\nUsage: lb-%s [--help | --version]\n\n"
+           "Runs until SIGTERM or SIGINT. Settings come from the environment:\n\n",
+           def->name, def->description, def->name);
+    for (size_t i = 0; i < RUNTIME_CONFIG_COUNT; i++)
+        printf("  %-24s %s (default \"%s\")\n", runtime_config_table[i].env,
+               runtime_config_table[i].doc, runtime_config_table[i].fallback);
+    for (size_t i = 0; i < def->config_count; i++)
+        printf("  %-24s %s (default \"%s\")\n", def->config[i].env, def->config[i].doc,
+               def->config[i].fallback);
+}
+
+enum lb_err runtime_load_clock(struct service *svc, struct lb_why *why)
+{
+    static const char sql[] = "SELECT now_ms FROM lb_clock WHERE id = 1";
+    sqlite3_stmt *stmt;
+    int rc;
+
+    if (svc->clock.mode != CLOCK_VIRTUAL)
+        return LB_OK;
+    stmt = store_stmt(svc->store, sql, why);
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    rc = sqlite3_step(stmt);
+    svc->clock.virtual_ms = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return lb_fail(why, store_err(rc), "reading the virtual clock");
+    return LB_OK;
+}
+
+static double *counter(struct service *svc, const char *name, const char *help, const char *labels)
+{
+    return metrics_slot(svc->metrics, METRIC_COUNTER, name, help, labels);
+}
+
+static double *gauge(struct service *svc, const char *name, const char *help)
+{
+    return metrics_slot(svc->metrics, METRIC_GAUGE, name, help, "");
+}
+
+static enum lb_err register_metrics(struct service *svc)
+{
+    char labels[SUBJECT_MAX];
+
+    svc->metrics = metrics_new();
+    if (svc->metrics == NULL)
+        return LB_ENOMEM;
+    for (size_t i = 0; i < svc->def->endpoint_count; i++) {
+        struct endpoint_state *ep = &svc->endpoints[i];
+
+        snprintf(labels, sizeof(labels), "endpoint=\"%s\"", ep->def->name);
+        ep->metric_requests = counter(svc, "lb_requests_total", "Requests received", labels);
+        ep->metric_errors = counter(svc, "lb_request_errors_total", "Requests answered with an error", labels);
+        if (ep->metric_requests == NULL || ep->metric_errors == NULL)
+            return LB_ENOMEM;
+    }
+    svc->metric_applied = counter(svc, "lb_events_applied_total", "Events applied", "");
+    svc->metric_duplicates = counter(svc, "lb_events_duplicate_total", "Redelivered or replayed events skipped", "");
+    svc->metric_dead_letters = counter(svc, "lb_events_dead_lettered_total", "Events sent to the dead-letter subject", "");
+    svc->metric_redeliveries = counter(svc, "lb_events_redelivered_total", "Deliveries after the first", "");
+    svc->metric_published = counter(svc, "lb_outbox_published_total", "Outbox rows published and acked", "");
+    svc->metric_batches = counter(svc, "lb_batches_total", "Batches applied by the loop", "");
+    svc->metric_outbox_pending = gauge(svc, "lb_outbox_pending", "Outbox rows not yet published");
+    svc->metric_connected = gauge(svc, "lb_nats_connected", "1 while connected to NATS");
+    svc->metric_ready = gauge(svc, "lb_ready", "1 when streams and consumers are ready");
+    svc->metric_virtual_now = gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
+    if (!svc->metric_applied || !svc->metric_duplicates || !svc->metric_dead_letters ||
+        !svc->metric_redeliveries || !svc->metric_published || !svc->metric_batches ||
+        !svc->metric_outbox_pending || !svc->metric_connected || !svc->metric_ready ||
+        !svc->metric_virtual_now)
+        return LB_ENOMEM;
+    return LB_OK;
+}
+
+/* Fills one consumer definition per consumed domain, plus the clock in virtual mode. */
+static enum lb_err plan_fetchers(struct service *svc, struct lb_why *why)
+{
+    const char *const *consumes = svc->def->consumes;
+    size_t n = 0;
+
+    while (consumes != NULL && consumes[n] != NULL)
+        n++;
+    svc->fetchers = calloc(n + 1, sizeof(*svc->fetchers));
+    if (svc->fetchers == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    for (size_t i = 0; i <= n; i++) {
+        struct fetcher *f = &svc->fetchers[svc->fetcher_count];
+        const char *domain = i < n ? consumes[i] : "clock";
+        int64_t step = svc->cfg.ack_wait_ms;
+
+        if (i == n && svc->clock.mode != CLOCK_VIRTUAL)
+            break;
+        f->svc = svc;
+        if (subject_stream_name(f->stream, domain) != LB_OK)
+            return lb_fail(why, LB_EINVAL, "invalid domain %s", domain);
+        snprintf(f->durable, sizeof(f->durable), "%s-%s", svc->def->name, domain);
+        snprintf(f->filter, sizeof(f->filter), "lb.evt.%s.>", domain);
+        f->consumer = (struct bus_consumer){
+            .stream = f->stream,
+            .durable = f->durable,
+            .filter_subject = f->filter,
+            .ack_wait_ms = svc->cfg.ack_wait_ms,
+            .max_deliver = svc->cfg.max_deliver,
+            .max_ack_pending = svc->cfg.max_ack_pending,
+        };
+        /* BackOff needs fewer steps than deliveries: ack_wait, then doubling. */
+        for (int64_t k = 0; k < svc->cfg.max_deliver - 1 && k < BUS_BACKOFF_MAX; k++) {
+            f->consumer.backoff_ms[k] = step;
+            step *= 2;
+        }
+        atomic_init(&f->exited, false);
+        svc->fetcher_count++;
+    }
+    return LB_OK;
+}
+
+static enum lb_err ensure_domain_stream(struct service *svc, const char *domain, struct lb_why *why)
+{
+    char name[SUBJECT_MAX];
+    char subject[SUBJECT_MAX];
+    struct bus_stream s;
+
+    if (subject_stream_name(name, domain) != LB_OK)
+        return lb_fail(why, LB_EINVAL, "invalid domain %s", domain);
+    snprintf(subject, sizeof(subject), "lb.evt.%s.>", domain);
+    s = (struct bus_stream){name, subject, (int)svc->cfg.stream_replicas,
+                            svc->cfg.duplicate_window_ms};
+    return bus_ensure_stream(svc->bus, &s, why);
+}
+
+/* Ensures streams and consumers and starts the fetchers; retried by the tick until it works. */
+static enum lb_err setup_jetstream(struct service *svc, struct lb_why *why)
+{
+    struct bus_stream dlq = {"LB_DLQ", "lb.dlq.>", (int)svc->cfg.stream_replicas,
+                             svc->cfg.duplicate_window_ms};
+    enum lb_err err;
+
+    if (!bus_is_connected(svc->bus))
+        return lb_fail(why, LB_EUNAVAILABLE, "not connected to NATS yet");
+    err = bus_ensure_stream(svc->bus, &dlq, why);
+    for (const char *const *d = svc->def->produces; err == LB_OK && d && *d; d++)
+        err = ensure_domain_stream(svc, *d, why);
+    for (const char *const *d = svc->def->consumes; err == LB_OK && d && *d; d++)
+        err = ensure_domain_stream(svc, *d, why);
+    if (err == LB_OK && svc->clock.mode == CLOCK_VIRTUAL)
+        err = ensure_domain_stream(svc, "clock", why);
+    for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++)
+        err = bus_ensure_consumer(svc->bus, &svc->fetchers[i].consumer, why);
+    for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
+        if (!svc->fetchers[i].started)
+            err = fetcher_start(&svc->fetchers[i], why);
+    }
+    if (err != LB_OK)
+        return err;
+    svc->ready = true;
+    log_info("ready: %zu consumers, clock %s", svc->fetcher_count,
+             svc->clock.mode == CLOCK_VIRTUAL ? "virtual" : "wall");
+    return LB_OK;
+}
+
+static void on_wake(uv_async_t *handle)
+{
+    dispatch_drain(handle->data);
+}
+
+/*
+ * The periodic tick. Its jobs:
+ *  1. finish JetStream setup if NATS was not there at start;
+ *  2. retry publishing outbox rows a failed publish left behind;
+ *  3. run the clock-driven sweep on the wall clock when it is due
+ *     (on the virtual clock, clock events run it instead).
+ */
+static void on_tick(uv_timer_t *timer)
+{
+    struct service *svc = timer->data;
+    struct lb_why why = {{0}};
+    int64_t now = clock_now_ms(&svc->clock);
+
+    if (!svc->ready && setup_jetstream(svc, &why) != LB_OK)
+        log_debug("JetStream not ready yet: %s", why.text);
+    dispatch_flush_outbox(svc);
+    if (svc->clock.mode == CLOCK_WALL && svc->def->sweep != NULL &&
+        now - svc->last_sweep_ms >= svc->cfg.sweep_interval_ms) {
+        if (store_begin(svc->store, &why) != LB_OK) {
+            log_error("sweep postponed: %s", why.text);
+            return;
+        }
+        if (dispatch_sweep(svc, now) == LB_OK && store_commit(svc->store, &why) == LB_OK) {
+            dispatch_flush_outbox(svc);
+            return;
+        }
+        store_rollback(svc->store);
+    }
+}
+
+static void close_handle(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+static bool drain_complete(struct service *svc)
+{
+    for (size_t i = 0; i < svc->fetcher_count; i++) {
+        if (svc->fetchers[i].started && !atomic_load(&svc->fetchers[i].exited))
+            return false;
+    }
+    for (size_t i = 0; i < svc->def->endpoint_count; i++) {
+        if (svc->endpoints[i].sub != NULL && natsSubscription_IsValid(svc->endpoints[i].sub))
+            return false;
+    }
+    for (size_t i = 0; i < DISCOVERY_SUBS; i++) {
+        if (svc->discovery_subs[i] != NULL && natsSubscription_IsValid(svc->discovery_subs[i]))
+            return false;
+    }
+    return true;
+}
+
+/* Polls until requests and fetchers have drained, then closes every handle. */
+static void on_shutdown_poll(uv_timer_t *timer)
+{
+    struct service *svc = timer->data;
+    bool complete = drain_complete(svc);
+
+    dispatch_drain(svc);
+    if (!complete && clock_wall_ms() < svc->shutdown_deadline_ms)
+        return;
+    if (!complete)
+        log_warn("shutdown timeout: exiting before the drain completed");
+    for (size_t i = 0; i < svc->fetcher_count; i++)
+        fetcher_join(&svc->fetchers[i]);
+    dispatch_drain(svc); /* what arrived while joining */
+    http_server_close(svc->http);
+    svc->http = NULL;
+    uv_walk(&svc->loop, close_handle, NULL);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    struct service *svc = handle->data;
+
+    if (atomic_load(&svc->stopping))
+        return;
+    log_info("signal %d: draining", signum);
+    atomic_store(&svc->stopping, true);
+    svc->ready = false;
+    uv_timer_stop(&svc->tick);
+    for (size_t i = 0; i < svc->def->endpoint_count; i++) {
+        if (svc->endpoints[i].sub != NULL)
+            natsSubscription_Drain(svc->endpoints[i].sub);
+    }
+    /* Draining lets callbacks already running finish before the loop closes its handles. */
+    for (size_t i = 0; i < DISCOVERY_SUBS; i++) {
+        if (svc->discovery_subs[i] != NULL)
+            natsSubscription_Drain(svc->discovery_subs[i]);
+    }
+    svc->shutdown_deadline_ms = clock_wall_ms() + svc->cfg.shutdown_timeout_ms;
+    uv_timer_start(&svc->shutdown, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+}
+
+static enum lb_err open_database(struct service *svc, struct lb_why *why)
+{
+    struct store_options opts = {.sync_full = svc->cfg.sqlite_sync_full,
+                                 .busy_timeout_ms = (int)svc->cfg.busy_timeout_ms};
+    char path[4096];
+    enum lb_err err;
+
+    if (mkdir(svc->cfg.data_dir, 0750) != 0 && errno != EEXIST)
+        return lb_fail(why, LB_EIO, "cannot create %s: %s", svc->cfg.data_dir, strerror(errno));
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s.db", svc->cfg.data_dir, svc->def->name) >=
+        sizeof(path))
+        return lb_fail(why, LB_EINVAL, "LB_DATA_DIR is too long");
+    opts.path = path;
+    err = store_open(&opts, &svc->store, why);
+    if (err == LB_OK)
+        err = store_migrate(svc->store, svc->def->name, svc->def->migrations,
+                            svc->def->migration_count, why);
+    return err;
+}
+
+static enum lb_err subscribe_endpoints(struct service *svc, struct lb_why *why)
+{
+    svc->endpoints = calloc(svc->def->endpoint_count + 1, sizeof(*svc->endpoints));
+    if (svc->endpoints == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    for (size_t i = 0; i < svc->def->endpoint_count; i++) {
+        struct endpoint_state *ep = &svc->endpoints[i];
+
+        ep->svc = svc;
+        ep->def = &svc->def->endpoints[i];
+        if (subject_api(ep->subject, svc->def->name, ep->def->name) != LB_OK)
+            return lb_fail(why, LB_EINVAL, "invalid endpoint name %s", ep->def->name);
+    }
+    return LB_OK;
+}
+
+static enum lb_err start_subscriptions(struct service *svc, struct lb_why *why)
+{
+    for (size_t i = 0; i < svc->def->endpoint_count; i++) {
+        struct endpoint_state *ep = &svc->endpoints[i];
+        natsStatus s = natsConnection_QueueSubscribe(&ep->sub, bus_conn(svc->bus), ep->subject,
+                                                     svc->def->name, dispatch_on_request, ep);
+
+        if (s != NATS_OK)
+            return lb_fail(why, bus_err(s), "subscribing to %s: %s", ep->subject,
+                           natsStatus_GetText(s));
+    }
+    return discovery_subscribe(svc, why);
+}
+
+static enum lb_err start_loop(struct service *svc, struct lb_why *why)
+{
+    int port = svc->cfg.http_port < 0 ? svc->def->default_http_port : (int)svc->cfg.http_port;
+    int64_t tick = svc->cfg.outbox_retry_ms;
+    enum lb_err err;
+
+    if (svc->cfg.sweep_interval_ms < tick)
+        tick = svc->cfg.sweep_interval_ms;
+    if (tick > TICK_MAX_MS)
+        tick = TICK_MAX_MS;
+    if (uv_loop_init(&svc->loop) != 0 || uv_mutex_init(&svc->queue_lock) != 0)
+        return lb_fail(why, LB_ENOMEM, "cannot start the event loop");
+    svc->loop.data = svc; /* marks the loop as initialized for the cleanup path */
+    uv_async_init(&svc->loop, &svc->wake, on_wake);
+    uv_signal_init(&svc->loop, &svc->sigterm);
+    uv_signal_init(&svc->loop, &svc->sigint);
+    uv_timer_init(&svc->loop, &svc->tick);
+    uv_timer_init(&svc->loop, &svc->shutdown);
+    svc->wake.data = svc->sigterm.data = svc->sigint.data = svc;
+    svc->tick.data = svc->shutdown.data = svc;
+    uv_signal_start(&svc->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&svc->sigint, on_signal, SIGINT);
+    uv_timer_start(&svc->tick, on_tick, (uint64_t)tick, (uint64_t)tick);
+    err = http_server_start(&svc->loop, port, svc->cfg.http_bind_all, ops_handle, svc, &svc->http,
+                            why);
+    if (err != LB_OK)
+        return err;
+    log_info("HTTP probes and metrics on port %d", http_server_port(svc->http));
+    return LB_OK;
+}
+
+static enum lb_err service_start(struct service *svc, struct lb_why *why)
+{
+    struct bus_options bopts;
+    char conn_name[SUBJECT_MAX];
+    enum clock_mode mode;
+    enum lb_err err;
+
+    if (clock_mode_parse(svc->cfg.clock, &mode) != LB_OK)
+        return lb_fail(why, LB_EINVAL, "LB_CLOCK: \"%s\" is neither wall nor virtual",
+                       svc->cfg.clock);
+    clock_init(&svc->clock, mode, 0);
+    svc->started_ms = clock_wall_ms();
+    id_new(svc->id, svc->started_ms);
+    err = open_database(svc, why);
+    if (err == LB_OK)
+        err = runtime_load_clock(svc, why);
+    if (err == LB_OK)
+        err = subscribe_endpoints(svc, why);
+    if (err == LB_OK)
+        err = register_metrics(svc) == LB_OK ? LB_OK : lb_fail(why, LB_ENOMEM, "out of memory");
+    if (err == LB_OK)
+        err = plan_fetchers(svc, why);
+    if (err != LB_OK)
+        return err;
+    snprintf(conn_name, sizeof(conn_name), "lb-%s", svc->def->name);
+    bopts = (struct bus_options){
+        .url = svc->cfg.nats_url,
+        .name = conn_name,
+        .user = svc->cfg.nats_user,
+        .password = svc->cfg.nats_password,
+        .creds_file = svc->cfg.nats_creds,
+        .ca_file = svc->cfg.nats_ca,
+        .async_window = 4 * OUTBOX_BATCH,
+    };
+    err = bus_connect(&bopts, &svc->bus, why);
+    if (err == LB_OK)
+        err = start_loop(svc, why);
+    if (err == LB_OK)
+        err = start_subscriptions(svc, why);
+    if (err != LB_OK)
+        return err;
+    svc->outbox_dirty = true; /* rows a previous run committed but did not publish */
+    if (setup_jetstream(svc, why) != LB_OK)
+        log_warn("JetStream not ready yet, retrying: %s", why->text);
+    return LB_OK;
+}
+
+static void service_release(struct service *svc)
+{
+    for (size_t i = 0; i < svc->fetcher_count; i++)
+        fetcher_join(&svc->fetchers[i]);
+    for (size_t i = 0; svc->endpoints && i < svc->def->endpoint_count; i++)
+        natsSubscription_Destroy(svc->endpoints[i].sub);
+    for (size_t i = 0; i < DISCOVERY_SUBS; i++)
+        natsSubscription_Destroy(svc->discovery_subs[i]);
+    if (svc->bus != NULL)
+        natsConnection_FlushTimeout(bus_conn(svc->bus), 1000);
+    bus_free(svc->bus);
+    store_close(svc->store);
+    metrics_free(svc->metrics);
+    free(svc->fetchers);
+    free(svc->endpoints);
+    if (svc->service_config != NULL)
+        config_release(svc->def->config, svc->def->config_count, svc->service_config);
+    free(svc->service_config);
+    config_release(runtime_config_table, RUNTIME_CONFIG_COUNT, &svc->cfg);
+}
+
+static int load_config(struct service *svc, struct lb_why *why)
+{
+    enum log_level level;
+    enum lb_err err;
+
+    err = config_load(runtime_config_table, RUNTIME_CONFIG_COUNT, &svc->cfg, why);
+    if (err != LB_OK)
+        return err;
+    if (svc->def->config_count > 0) {
+        svc->service_config = calloc(1, svc->def->config_size);
+        if (svc->service_config == NULL)
+            return lb_fail(why, LB_ENOMEM, "out of memory");
+        err = config_load(svc->def->config, svc->def->config_count, svc->service_config, why);
+        if (err != LB_OK) {
+            free(svc->service_config);
+            svc->service_config = NULL;
+            return err;
+        }
+    }
+    if (log_level_parse(svc->cfg.log_level, &level) != LB_OK)
+        return lb_fail(why, LB_EINVAL, "LB_LOG_LEVEL: \"%s\" is not debug, info, warn or error",
+                       svc->cfg.log_level);
+    log_init(svc->def->name, level, NULL);
+    return LB_OK;
+}
+
+int service_main(const struct service_def *def, int argc, char **argv)
+{
+    struct service *svc;
+    struct lb_why why = {{0}};
+    int status = 0;
+
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        print_help(def);
+        return 0;
+    }
+    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+        printf("lb-%s %s\n", def->name, LB_VERSION);
+        return 0;
+    }
+    log_init(def->name, LB_LOG_INFO, NULL);
+    if (argc > 1) {
+        log_error("unknown argument %s (try --help)", argv[1]);
+        return 2;
+    }
+    svc = calloc(1, sizeof(*svc));
+    if (svc == NULL)
+        return 1;
+    svc->def = def;
+    atomic_init(&svc->stopping, false);
+    signal(SIGPIPE, SIG_IGN);
+    if (load_config(svc, &why) != LB_OK) {
+        log_error("configuration: %s", why.text);
+        free(svc);
+        return 2;
+    }
+    if (service_start(svc, &why) != LB_OK) {
+        log_error("cannot start: %s", why.text);
+        status = 1;
+        if (svc->loop.data == svc) {
+            http_server_close(svc->http);
+            svc->http = NULL;
+            uv_walk(&svc->loop, close_handle, NULL);
+        }
+    } else {
+        log_info("started %s %s (instance %s)", def->name, LB_VERSION, svc->id);
+        uv_run(&svc->loop, UV_RUN_DEFAULT);
+        log_info("stopped");
+    }
+    if (svc->loop.data == svc) {
+        uv_run(&svc->loop, UV_RUN_DEFAULT); /* let close callbacks run */
+        uv_loop_close(&svc->loop);
+        uv_mutex_destroy(&svc->queue_lock);
+    }
+    service_release(svc);
+    free(svc);
+    return status;
+}
