@@ -277,7 +277,7 @@ enum lb_err store_migrate(struct store *s, const char *component,
     static const char record[] = "INSERT INTO lb_migrations (component, version) VALUES (?, ?) "
                                  "ON CONFLICT (component) DO UPDATE SET version = excluded.version";
     enum lb_err err;
-    int current;
+    int current = 0;
 
     err = migration_version(s, component, &current, why);
     if (err != LB_OK)

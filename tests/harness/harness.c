@@ -407,15 +407,16 @@ void harness_js_publish(jsCtx *js, const char *subject, const char *msg_id, cons
 char *harness_event(const char *id, const char *type, const char *tenant, const char *time,
                     const char *data_json)
 {
-    const char *fmt = "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/tests\","
-                      "\"type\":\"%s\",\"time\":\"%s\",\"tenant\":\"%s\","
-                      "\"datacontenttype\":\"application/json\",\"data\":%s}";
-    size_t len = strlen(fmt) + strlen(id) + strlen(type) + strlen(time) + strlen(tenant) +
-                 strlen(data_json) + 1;
+    size_t len = 256 + strlen(id) + strlen(type) + strlen(time) + strlen(tenant) +
+                 strlen(data_json);
     char *text = malloc(len);
 
     assert_non_null(text);
-    snprintf(text, len, fmt, id, type, time, tenant, data_json);
+    snprintf(text, len,
+             "{\"specversion\":\"1.0\",\"id\":\"%s\",\"source\":\"/tests\","
+             "\"type\":\"%s\",\"time\":\"%s\",\"tenant\":\"%s\","
+             "\"datacontenttype\":\"application/json\",\"data\":%s}",
+             id, type, time, tenant, data_json);
     return text;
 }
 
