@@ -106,7 +106,7 @@ static pid_t spawn(char *const argv[], const char *log_path, const char *const *
         }
         for (const char *const *e = env; e && *e; e++)
             putenv((char *)*e);
-        execv(argv[0], argv);
+        execvp(argv[0], argv);
         _exit(127);
     }
     return pid;
@@ -134,7 +134,7 @@ static void nats_launch(struct nats_server *ns, const char *extra)
 {
     char conf[300];
     char log[300];
-    char *argv[] = {(char *)env_or("LB_NATS_SERVER", "/usr/bin/nats-server"), "-c", conf, NULL};
+    char *argv[] = {(char *)env_or("LB_NATS_SERVER", "nats-server"), "-c", conf, NULL};
     int64_t deadline = now_ms() + HARNESS_WAIT_MS;
 
     nats_write_config(ns, extra);

@@ -91,7 +91,8 @@ static void test_crash_before_publish(void **state)
     assert_int_equal(changed_events(f, ids), 0);
     harness_service_start(&f->tally, "tally", &f->ns, f->data, NULL);
     assert_int_equal(harness_wait_stream(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1), 1);
-    reply = harness_request(f->nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"c\"}", 33);
+    reply = harness_request(f->nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"c\"}",
+                             strlen("{\"tenant\":\"acme\",\"counter\":\"c\"}"));
     json = harness_reply_json(reply);
     assert_int_equal(cJSON_GetObjectItem(json, "value")->valuedouble, 4);
     cJSON_Delete(json);

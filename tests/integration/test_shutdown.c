@@ -70,8 +70,8 @@ static void test_sigterm_drains(void **state)
     tally.http_port = 0;
     harness_service_start(&tally, "tally", &ns, data, NULL);
     {
-        natsMsg *reply = harness_request(nc, "lb.api.tally.get",
-                                         "{\"tenant\":\"acme\",\"counter\":\"requests\"}", 40);
+        natsMsg *reply = harness_request(nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"requests\"}",
+                             strlen("{\"tenant\":\"acme\",\"counter\":\"requests\"}"));
         cJSON *json = harness_reply_json(reply);
 
         assert_int_equal(cJSON_GetObjectItem(json, "value")->valuedouble, REQUESTS);
@@ -80,8 +80,8 @@ static void test_sigterm_drains(void **state)
     }
     /* Events not acked before the stop arrive again; the total is exact either way. */
     for (int64_t deadline = nats_Now() + HARNESS_WAIT_MS;;) {
-        natsMsg *reply = harness_request(nc, "lb.api.tally.get",
-                                         "{\"tenant\":\"acme\",\"counter\":\"events\"}", 38);
+        natsMsg *reply = harness_request(nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"events\"}",
+                             strlen("{\"tenant\":\"acme\",\"counter\":\"events\"}"));
         cJSON *json = harness_reply_json(reply);
         cJSON *value = cJSON_GetObjectItem(json, "value");
         bool done = value != NULL && value->valuedouble == EVENTS;
