@@ -66,7 +66,7 @@ struct endpoint_state {
     int64_t num_requests;
     int64_t num_errors;
     int64_t processing_ns;
-    char last_error[LB_WHY_MAX];
+    char last_error[LB_WHY_MAX + 32]; /* "<code>: <reason>" */
     double *metric_requests;
     double *metric_errors;
 };

@@ -264,6 +264,9 @@ int harness_service_wait_exit(struct service_proc *p, int timeout_ms)
 
         if (r == p->pid) {
             p->pid = 0;
+            /* A sanitizer report in a service fails the test that ran it. */
+            if (harness_log_contains(p, "Sanitizer") || harness_log_contains(p, "runtime error:"))
+                fail_msg("lb-%s reported a sanitizer error (see %s)", p->name, p->log_path);
             return exit_code(status);
         }
         if (now_ms() > deadline) {
