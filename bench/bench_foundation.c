@@ -347,8 +347,9 @@ static double raw_sqlite(const char *path)
     int64_t t;
 
     sqlite3_open(path, &db);
-    sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                     "CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE kv (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID",
                  NULL, NULL, NULL);
     sqlite3_prepare_v2(db, upsert_sql, -1, &stmt, NULL);
     t = clock_mono_ns();
@@ -416,8 +417,8 @@ static long rss_kib(pid_t pid)
 
 static void print_ratio(const char *what, const char *unit, double raw, double common)
 {
-    printf("%-26s raw %12.0f %-8s common %12.0f %-8s ratio %5.2f\n", what, raw, unit, common,
-           unit, common / raw);
+    printf("%-26s raw %12.0f %-8s common %12.0f %-8s ratio %5.2f\n", what, raw, unit, common, unit,
+           common / raw);
 }
 
 static void bench(void **state)

@@ -16,7 +16,7 @@ enum lb_err applied_check(struct store *s, const char *event_id, uint64_t digest
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW)
         *ret_state = (uint64_t)sqlite3_column_int64(stmt, 0) == digest ? APPLIED_DUPLICATE
-                                                                        : APPLIED_CONFLICT;
+                                                                       : APPLIED_CONFLICT;
     else if (rc == SQLITE_DONE)
         *ret_state = APPLIED_NEW;
     sqlite3_reset(stmt);
@@ -26,8 +26,8 @@ enum lb_err applied_check(struct store *s, const char *event_id, uint64_t digest
     return LB_OK;
 }
 
-enum lb_err applied_record(struct store *s, const char *event_id, uint64_t digest,
-                           int64_t now_ms, struct lb_why *why)
+enum lb_err applied_record(struct store *s, const char *event_id, uint64_t digest, int64_t now_ms,
+                           struct lb_why *why)
 {
     static const char sql[] = "INSERT INTO lb_applied (event_id, digest, applied_at) "
                               "VALUES (?, ?, ?)";

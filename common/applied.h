@@ -26,7 +26,7 @@ enum lb_err applied_check(struct store *s, const char *event_id, uint64_t digest
                           enum applied_state *ret_state, struct lb_why *why);
 
 /* Records `event_id` as applied; call in the transaction that applied it. */
-enum lb_err applied_record(struct store *s, const char *event_id, uint64_t digest,
-                           int64_t now_ms, struct lb_why *why);
+enum lb_err applied_record(struct store *s, const char *event_id, uint64_t digest, int64_t now_ms,
+                           struct lb_why *why);
 
 #endif

@@ -14,7 +14,7 @@
 #define BUS_JS_WAIT_MS 5000
 /* Pause between reconnect attempts. */
 #define BUS_RECONNECT_WAIT_MS 500
-#define NS_PER_MS 1000000LL
+#define NS_PER_MS             1000000LL
 
 struct bus {
     natsConnection *nc;

@@ -30,9 +30,9 @@ struct bus;
 
 /* How to reach NATS. */
 struct bus_options {
-    const char *url;        /* e.g. "nats://127.0.0.1:4222"; comma-separated for a cluster */
-    const char *name;       /* connection name shown by the server, e.g. "lb-licensing" */
-    const char *user;       /* optional user/password from the credentials Secret */
+    const char *url;  /* e.g. "nats://127.0.0.1:4222"; comma-separated for a cluster */
+    const char *name; /* connection name shown by the server, e.g. "lb-licensing" */
+    const char *user; /* optional user/password from the credentials Secret */
     const char *password;
     const char *creds_file; /* optional NKey/JWT credentials file */
     const char *ca_file;    /* optional CA bundle; turns TLS on */
@@ -50,11 +50,11 @@ struct bus_stream {
 /* A durable pull consumer with explicit acks and bounded redelivery. */
 struct bus_consumer {
     const char *stream;
-    const char *durable;        /* "tally" or "tally-clock" */
-    const char *filter_subject; /* "lb.evt.sample.>" */
-    int64_t ack_wait_ms;        /* redelivery when not acked in time */
-    int64_t max_deliver;        /* deliveries before the message is dead-lettered */
-    int64_t max_ack_pending;    /* unacked messages in flight */
+    const char *durable;                 /* "tally" or "tally-clock" */
+    const char *filter_subject;          /* "lb.evt.sample.>" */
+    int64_t ack_wait_ms;                 /* redelivery when not acked in time */
+    int64_t max_deliver;                 /* deliveries before the message is dead-lettered */
+    int64_t max_ack_pending;             /* unacked messages in flight */
     int64_t backoff_ms[BUS_BACKOFF_MAX]; /* redelivery delays; 0 ends the list */
 };
 

@@ -51,8 +51,8 @@ static enum lb_err parse_value(const struct config_entry *e, const char *text, v
         if (!strcasecmp(text, "1") || !strcasecmp(text, "true") || !strcasecmp(text, "yes") ||
             !strcasecmp(text, "on"))
             *(bool *)field = true;
-        else if (!strcasecmp(text, "0") || !strcasecmp(text, "false") ||
-                 !strcasecmp(text, "no") || !strcasecmp(text, "off"))
+        else if (!strcasecmp(text, "0") || !strcasecmp(text, "false") || !strcasecmp(text, "no") ||
+                 !strcasecmp(text, "off"))
             *(bool *)field = false;
         else
             return lb_fail(why, LB_EINVAL, "%s: \"%.64s\" is not a boolean (true/false)", e->env,

@@ -18,7 +18,8 @@ enum config_kind {
     CONFIG_STRING, /* char *, malloc'd; freed by config_release */
     CONFIG_INT,    /* int64_t within [min, max] */
     CONFIG_BOOL,   /* bool: 1/0, true/false, yes/no, on/off */
-    CONFIG_MILLIS, /* int64_t milliseconds; accepts "250ms", "30s", "5m", "2h", "30d" or a bare ms number */
+    CONFIG_MILLIS, /* int64_t milliseconds; accepts "250ms", "30s", "5m", "2h", "30d" or a bare ms
+                      number */
 };
 
 /* One setting. */
@@ -26,9 +27,9 @@ struct config_entry {
     const char *env;      /* variable name, e.g. "LB_NATS_URL" */
     const char *fallback; /* default, as the text a user would set; NULL = empty string */
     enum config_kind kind;
-    size_t offset;        /* offsetof the field in the destination struct */
-    int64_t min, max;     /* inclusive bounds for CONFIG_INT and CONFIG_MILLIS */
-    const char *doc;      /* one line for docs and --help */
+    size_t offset;    /* offsetof the field in the destination struct */
+    int64_t min, max; /* inclusive bounds for CONFIG_INT and CONFIG_MILLIS */
+    const char *doc;  /* one line for docs and --help */
 };
 
 /*

@@ -99,8 +99,8 @@ enum lb_err service_emit(struct service *svc, const char *tenant, const char *na
     snprintf(salt, sizeof(salt), "%s/%u", name, svc->emit_index++);
     snprintf(source, sizeof(source), "/licensebus/%s", svc->def->name);
     id_derive(id, now, svc->cause_id ? svc->cause_id : "", salt);
-    spec = (struct envelope_spec){.id = id, .source = source, .type = type, .tenant = tenant,
-                                  .time_ms = now};
+    spec = (struct envelope_spec){
+        .id = id, .source = source, .type = type, .tenant = tenant, .time_ms = now};
     err = envelope_build(&spec, data, &text);
     if (err != LB_OK)
         return lb_fail(why, err, "cannot build event %s", type);
@@ -395,8 +395,7 @@ static void handle_event(struct service *svc, struct work *w)
     if (d.deliveries > 1)
         (*svc->metric_redeliveries)++;
     if ((int64_t)d.deliveries >= svc->cfg.max_deliver) {
-        snprintf(why.text, sizeof(why.text),
-                 "not applied after %llu deliveries (poison message)",
+        snprintf(why.text, sizeof(why.text), "not applied after %llu deliveries (poison message)",
                  (unsigned long long)d.deliveries);
         dead_letter(svc, w, &d, NULL, LB_EINTERNAL, why.text);
         goto done;

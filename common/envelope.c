@@ -15,8 +15,8 @@
 #define EXTENSION_NAME_MAX 20
 
 static const char *const known_attributes[] = {
-    "specversion", "id", "source", "type", "time", "tenant", "subject",
-    "datacontenttype", "dataschema", "data", NULL,
+    "specversion",     "id",         "source", "type", "time", "tenant", "subject",
+    "datacontenttype", "dataschema", "data",   NULL,
 };
 
 /* ---- time ------------------------------------------------------------------------ */
@@ -122,7 +122,9 @@ enum lb_err envelope_parse_time(const char *text, int64_t *ret_ms)
     if (*p != '\0')
         return LB_EINVAL;
     *ret_ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) -
-               (int64_t)off * 60) * 1000 + ms;
+               (int64_t)off * 60) *
+                  1000 +
+              ms;
     return LB_OK;
 }
 
@@ -137,8 +139,8 @@ void envelope_format_time(int64_t ms, char ret_text[32])
     unsigned m, d;
 
     civil_from_days(days, &y, &m, &d);
-    snprintf(text, sizeof(text), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (int)(ms - secs * 1000));
+    snprintf(text, sizeof(text), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", y, m, d, (int)(rem / 3600),
+             (int)(rem / 60 % 60), (int)(rem % 60), (int)(ms - secs * 1000));
     len = strnlen(text, 31); /* 24 characters for years 0000-9999 */
     memcpy(ret_text, text, len);
     ret_text[len] = '\0';
@@ -199,9 +201,8 @@ static enum lb_err check_attributes(const cJSON *root, struct lb_why *why)
         if (is_known(item->string))
             continue;
         if (!extension_name_valid(item->string))
-            return lb_fail(why, LB_EINVAL,
-                           "extension attribute \"%.40s\" must be 1-%d of [a-z0-9]", item->string,
-                           EXTENSION_NAME_MAX);
+            return lb_fail(why, LB_EINVAL, "extension attribute \"%.40s\" must be 1-%d of [a-z0-9]",
+                           item->string, EXTENSION_NAME_MAX);
         if (!cJSON_IsString(item) && !cJSON_IsNumber(item) && !cJSON_IsBool(item))
             return lb_fail(why, LB_EINVAL,
                            "extension attribute \"%s\" must be a string, number or boolean",

@@ -24,21 +24,21 @@
 /* Largest event accepted, in bytes (the NATS default max_payload). */
 #define ENVELOPE_MAX_BYTES (1024 * 1024)
 /* Longest id, source and type, in bytes. */
-#define ENVELOPE_ID_MAX 128
+#define ENVELOPE_ID_MAX     128
 #define ENVELOPE_SOURCE_MAX 256
-#define ENVELOPE_TYPE_MAX 128
+#define ENVELOPE_TYPE_MAX   128
 
 /* A parsed, validated event. */
 struct envelope {
-    cJSON *root;        /* the whole event; owned */
-    const char *id;     /* unique per source; also the Nats-Msg-Id */
-    const char *source; /* URI-reference of the producer, e.g. "/licensebus/licensing" */
-    const char *type;   /* "licensebus.<domain>.<name>.v<N>" */
-    const char *tenant; /* org id or "_sys" */
-    const char *time;   /* RFC 3339 text as received */
-    int64_t time_ms;    /* `time` as milliseconds since the epoch, UTC */
+    cJSON *root;              /* the whole event; owned */
+    const char *id;           /* unique per source; also the Nats-Msg-Id */
+    const char *source;       /* URI-reference of the producer, e.g. "/licensebus/licensing" */
+    const char *type;         /* "licensebus.<domain>.<name>.v<N>" */
+    const char *tenant;       /* org id or "_sys" */
+    const char *time;         /* RFC 3339 text as received */
+    int64_t time_ms;          /* `time` as milliseconds since the epoch, UTC */
     const char *subject_attr; /* the optional CloudEvents `subject`, or NULL */
-    cJSON *data;        /* the payload object, or NULL when absent; borrowed */
+    cJSON *data;              /* the payload object, or NULL when absent; borrowed */
 };
 
 /* What envelope_build needs; all strings are copied. */

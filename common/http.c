@@ -45,8 +45,8 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         static const char body[] = "only GET is served\n";
 
-        resp = MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body,
-                                               MHD_RESPMEM_PERSISTENT);
+        resp =
+            MHD_create_response_from_buffer(sizeof(body) - 1, (void *)body, MHD_RESPMEM_PERSISTENT);
         MHD_add_response_header(resp, "Allow", "GET");
         ret = MHD_queue_response(conn, MHD_HTTP_METHOD_NOT_ALLOWED, resp);
         MHD_destroy_response(resp);

@@ -61,8 +61,8 @@ static enum lb_err prescan(const char *text, size_t len, struct lb_why *why)
             }
         } else if (c == '{' || c == '[') {
             if (++depth > JSON_MAX_DEPTH)
-                return lb_fail(why, LB_EINVAL, "nesting deeper than %d at byte %zu",
-                               JSON_MAX_DEPTH, i);
+                return lb_fail(why, LB_EINVAL, "nesting deeper than %d at byte %zu", JSON_MAX_DEPTH,
+                               i);
         } else if (c == '}' || c == ']') {
             depth--;
         } else if (c == '-' || (c >= '0' && c <= '9')) {
@@ -72,8 +72,7 @@ static enum lb_err prescan(const char *text, size_t len, struct lb_why *why)
                 i++;
             if (!number_in_range(text + start, i - start + 1))
                 return lb_fail(why, LB_EINVAL, "number %.*s exceeds 2^53 at byte %zu",
-                               (int)(i - start + 1 > 32 ? 32 : i - start + 1), text + start,
-                               start);
+                               (int)(i - start + 1 > 32 ? 32 : i - start + 1), text + start, start);
         }
     }
     return LB_OK;

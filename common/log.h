@@ -33,8 +33,8 @@ void log_write(enum log_level level, const struct log_ids *ids, const char *fmt,
     __attribute__((format(printf, 3, 4)));
 
 #define log_debug(...) log_write(LB_LOG_DEBUG, NULL, __VA_ARGS__)
-#define log_info(...) log_write(LB_LOG_INFO, NULL, __VA_ARGS__)
-#define log_warn(...) log_write(LB_LOG_WARN, NULL, __VA_ARGS__)
+#define log_info(...)  log_write(LB_LOG_INFO, NULL, __VA_ARGS__)
+#define log_warn(...)  log_write(LB_LOG_WARN, NULL, __VA_ARGS__)
 #define log_error(...) log_write(LB_LOG_ERROR, NULL, __VA_ARGS__)
 
 #endif

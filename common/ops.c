@@ -30,7 +30,8 @@ static void refresh_gauges(struct service *svc)
     *svc->metric_ready = svc->ready ? 1 : 0;
     if (outbox_pending(svc->store, &pending, NULL) == LB_OK)
         *svc->metric_outbox_pending = (double)pending;
-    *svc->metric_virtual_now = svc->clock.mode == CLOCK_VIRTUAL ? (double)svc->clock.virtual_ms / 1000.0 : 0;
+    *svc->metric_virtual_now =
+        svc->clock.mode == CLOCK_VIRTUAL ? (double)svc->clock.virtual_ms / 1000.0 : 0;
 }
 
 void ops_handle(void *ctx, const char *path, struct http_response *ret)

@@ -54,8 +54,8 @@ static enum lb_err outbox_send_row(struct bus *b, sqlite3_stmt *stmt, struct lb_
     return LB_OK;
 }
 
-enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq,
-                           size_t *ret_count, struct lb_why *why)
+enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq, size_t *ret_count,
+                           struct lb_why *why)
 {
     static const char sql[] = "SELECT seq, msg_id, subject, payload FROM lb_outbox "
                               "ORDER BY seq LIMIT ?";
@@ -80,8 +80,7 @@ enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq
     }
     sqlite3_reset(stmt);
     if (err == LB_OK && rc != SQLITE_DONE)
-        err = lb_fail(why, store_err(rc), "reading the outbox: %s",
-                      sqlite3_errmsg(store_db(s)));
+        err = lb_fail(why, store_err(rc), "reading the outbox: %s", sqlite3_errmsg(store_db(s)));
     if (count == 0 && err == LB_OK) {
         *ret_last_seq = 0;
         *ret_count = 0;
@@ -91,8 +90,8 @@ enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq
     po.MaxWait = OUTBOX_ACK_WAIT_MS;
     st = js_PublishAsyncComplete(bus_js(b), &po);
     if (err == LB_OK && st != NATS_OK)
-        err = lb_fail(why, LB_EUNAVAILABLE, "waiting for the stream to ack %zu events: %s",
-                      count, natsStatus_GetText(st));
+        err = lb_fail(why, LB_EUNAVAILABLE, "waiting for the stream to ack %zu events: %s", count,
+                      natsStatus_GetText(st));
     if (err == LB_OK && bus_take_publish_errors(b) > 0)
         err = lb_fail(why, LB_EUNAVAILABLE, "the stream refused some of %zu events", count);
     if (err != LB_OK) {

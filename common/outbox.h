@@ -34,8 +34,8 @@ enum lb_err outbox_add(struct store *s, const char *subject, const char *msg_id,
  * refused or times out, nothing counts as published (they are retried:
  * re-publishing an acked row is harmless).
  */
-enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq,
-                           size_t *ret_count, struct lb_why *why);
+enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq, size_t *ret_count,
+                           struct lb_why *why);
 
 /* Deletes the rows up to and including `last_seq`, which the stream has acked. */
 enum lb_err outbox_forget(struct store *s, int64_t last_seq, struct lb_why *why);

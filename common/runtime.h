@@ -90,7 +90,13 @@ enum work_kind { WORK_REQUEST, WORK_EVENT, WORK_DISCOVERY };
 enum disposition { DISPOSE_NONE, DISPOSE_ACK, DISPOSE_NAK };
 
 /* How a consumed message ended, counted once its batch commits. */
-enum work_outcome { OUTCOME_NONE, OUTCOME_APPLIED, OUTCOME_DUPLICATE, OUTCOME_DEAD_LETTER, OUTCOME_RETRY };
+enum work_outcome {
+    OUTCOME_NONE,
+    OUTCOME_APPLIED,
+    OUTCOME_DUPLICATE,
+    OUTCOME_DEAD_LETTER,
+    OUTCOME_RETRY
+};
 
 /* One queued message and, once handled, its outcome. */
 struct work {
@@ -129,7 +135,7 @@ struct service {
     size_t fetcher_count;
     natsSubscription *discovery_subs[DISCOVERY_SUBS];
     struct discovery_closure discovery_closures[3];
-    void *service_config; /* the service's own settings (def->config), or NULL */
+    void *service_config;  /* the service's own settings (def->config), or NULL */
     uv_mutex_t queue_lock; /* guards queue_head/queue_tail */
     struct work *queue_head;
     struct work *queue_tail;

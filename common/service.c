@@ -118,20 +118,26 @@ static enum lb_err register_metrics(struct service *svc)
 
         snprintf(labels, sizeof(labels), "endpoint=\"%s\"", ep->def->name);
         ep->metric_requests = counter(svc, "lb_requests_total", "Requests received", labels);
-        ep->metric_errors = counter(svc, "lb_request_errors_total", "Requests answered with an error", labels);
+        ep->metric_errors =
+            counter(svc, "lb_request_errors_total", "Requests answered with an error", labels);
         if (ep->metric_requests == NULL || ep->metric_errors == NULL)
             return LB_ENOMEM;
     }
     svc->metric_applied = counter(svc, "lb_events_applied_total", "Events applied", "");
-    svc->metric_duplicates = counter(svc, "lb_events_duplicate_total", "Redelivered or replayed events skipped", "");
-    svc->metric_dead_letters = counter(svc, "lb_events_dead_lettered_total", "Events sent to the dead-letter subject", "");
-    svc->metric_redeliveries = counter(svc, "lb_events_redelivered_total", "Deliveries after the first", "");
-    svc->metric_published = counter(svc, "lb_outbox_published_total", "Outbox rows published and acked", "");
+    svc->metric_duplicates =
+        counter(svc, "lb_events_duplicate_total", "Redelivered or replayed events skipped", "");
+    svc->metric_dead_letters =
+        counter(svc, "lb_events_dead_lettered_total", "Events sent to the dead-letter subject", "");
+    svc->metric_redeliveries =
+        counter(svc, "lb_events_redelivered_total", "Deliveries after the first", "");
+    svc->metric_published =
+        counter(svc, "lb_outbox_published_total", "Outbox rows published and acked", "");
     svc->metric_batches = counter(svc, "lb_batches_total", "Batches applied by the loop", "");
     svc->metric_outbox_pending = gauge(svc, "lb_outbox_pending", "Outbox rows not yet published");
     svc->metric_connected = gauge(svc, "lb_nats_connected", "1 while connected to NATS");
     svc->metric_ready = gauge(svc, "lb_ready", "1 when streams and consumers are ready");
-    svc->metric_virtual_now = gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
+    svc->metric_virtual_now =
+        gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
     if (!svc->metric_applied || !svc->metric_duplicates || !svc->metric_dead_letters ||
         !svc->metric_redeliveries || !svc->metric_published || !svc->metric_batches ||
         !svc->metric_outbox_pending || !svc->metric_connected || !svc->metric_ready ||

@@ -76,8 +76,8 @@ struct service_def {
     const char *const *consumes; /* domains whose events it reads; NULL-terminated */
     const struct service_event *events;
     size_t event_count;
-    const char *const *produces; /* domains it emits into; NULL-terminated */
-    service_sweep_fn sweep;      /* NULL when the service has no clock-driven work */
+    const char *const *produces;       /* domains it emits into; NULL-terminated */
+    service_sweep_fn sweep;            /* NULL when the service has no clock-driven work */
     const struct config_entry *config; /* the service's own settings, or NULL */
     size_t config_count;
     size_t config_size; /* sizeof the struct `config` loads into */

@@ -11,8 +11,8 @@
 #define STORE_STMT_INITIAL 32
 
 struct stmt_entry {
-    const char *sql;      /* the caller's constant; the cache key */
-    sqlite3_stmt *stmt;   /* prepared once, reused */
+    const char *sql;    /* the caller's constant; the cache key */
+    sqlite3_stmt *stmt; /* prepared once, reused */
 };
 
 struct store {
@@ -107,8 +107,8 @@ enum lb_err store_open(const struct store_options *opts, struct store **ret_stor
     sqlite3_extended_result_codes(s->db, 1);
     err = store_exec(s, "PRAGMA journal_mode=WAL", why);
     if (err == LB_OK)
-        err = store_exec(s, opts->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
-                         why);
+        err = store_exec(
+            s, opts->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", why);
     if (err == LB_OK)
         err = store_exec(s, "PRAGMA foreign_keys=ON", why);
     if (err == LB_OK)

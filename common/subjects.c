@@ -9,8 +9,8 @@
 
 static bool token_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 bool subject_token_valid(const char *token)
@@ -37,8 +37,8 @@ bool subject_tenant_valid(const char *tenant)
 static enum lb_err join(char ret_subject[SUBJECT_MAX], const char *prefix, const char *a,
                         const char *b, const char *c)
 {
-    int n = snprintf(ret_subject, SUBJECT_MAX, "%s.%s%s%s%s%s", prefix, a, b ? "." : "",
-                     b ? b : "", c ? "." : "", c ? c : "");
+    int n = snprintf(ret_subject, SUBJECT_MAX, "%s.%s%s%s%s%s", prefix, a, b ? "." : "", b ? b : "",
+                     c ? "." : "", c ? c : "");
 
     return n < 0 || n >= SUBJECT_MAX ? LB_EINVAL : LB_OK;
 }
@@ -46,8 +46,7 @@ static enum lb_err join(char ret_subject[SUBJECT_MAX], const char *prefix, const
 enum lb_err subject_event(char ret_subject[SUBJECT_MAX], const char *domain, const char *tenant,
                           const char *name)
 {
-    if (!subject_token_valid(domain) || !subject_tenant_valid(tenant) ||
-        !subject_token_valid(name))
+    if (!subject_token_valid(domain) || !subject_tenant_valid(tenant) || !subject_token_valid(name))
         return LB_EINVAL;
     return join(ret_subject, "lb.evt", domain, tenant, name);
 }
@@ -100,13 +99,12 @@ enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_p
     const char *p = subject;
 
     if (strncmp(subject, "lb.evt.", 7) != 0)
-        return lb_fail(why, LB_EINVAL, "subject %.80s is not an event subject (lb.evt.*)",
-                       subject);
+        return lb_fail(why, LB_EINVAL, "subject %.80s is not an event subject (lb.evt.*)", subject);
     p += 7;
     if (!take_token(&p, parts.domain) || !take_token(&p, parts.tenant) ||
         !take_token(&p, parts.name) || *p != '\0' || p[-1] == '.')
-        return lb_fail(why, LB_EINVAL,
-                       "subject %.80s is not lb.evt.<domain>.<tenant>.<name>", subject);
+        return lb_fail(why, LB_EINVAL, "subject %.80s is not lb.evt.<domain>.<tenant>.<name>",
+                       subject);
     if (!subject_token_valid(parts.domain) || !subject_token_valid(parts.name))
         return lb_fail(why, LB_EINVAL, "subject %.80s has an invalid domain or name token",
                        subject);

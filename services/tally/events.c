@@ -4,9 +4,9 @@
 #include "json_strict.h"
 #include "tally.h"
 
-enum lb_err tally_change(struct service *svc, const char *tenant, const char *name,
-                         int64_t amount, const char *cause_kind, const char *cause_id,
-                         struct counter *ret_counter, struct lb_why *why)
+enum lb_err tally_change(struct service *svc, const char *tenant, const char *name, int64_t amount,
+                         const char *cause_kind, const char *cause_id, struct counter *ret_counter,
+                         struct lb_why *why)
 {
     struct store *s = service_store(svc);
     struct counter c = {0};

@@ -8,8 +8,7 @@
 static const struct service_endpoint endpoints[] = {
     {"add", tally_add, "api/tally.add.request.json", "api/tally.add.reply.json",
      "Adds an amount to a counter, creating it at 0; emits counter_changed"},
-    {"get", tally_get, "api/tally.get.request.json", "api/tally.get.reply.json",
-     "Reads a counter"},
+    {"get", tally_get, "api/tally.get.request.json", "api/tally.get.reply.json", "Reads a counter"},
 };
 
 static const struct service_event events[] = {

@@ -32,6 +32,6 @@ enum lb_err tally_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
 {
     const struct tally_config *cfg = service_config(svc);
 
-    return tally_store_each_idle(service_store(svc), now_ms - cfg->idle_after_ms, svc,
-                                 report_idle, why);
+    return tally_store_each_idle(service_store(svc), now_ms - cfg->idle_after_ms, svc, report_idle,
+                                 why);
 }

@@ -58,11 +58,10 @@ enum lb_err tally_add(struct service *svc, const struct request *req, cJSON **re
                       struct lb_why *why);
 enum lb_err tally_get(struct service *svc, const struct request *req, cJSON **ret_reply,
                       struct lb_why *why);
-enum lb_err tally_on_increment(struct service *svc, const struct envelope *ev,
-                               struct lb_why *why);
-enum lb_err tally_change(struct service *svc, const char *tenant, const char *name,
-                         int64_t amount, const char *cause_kind, const char *cause_id,
-                         struct counter *ret_counter, struct lb_why *why);
+enum lb_err tally_on_increment(struct service *svc, const struct envelope *ev, struct lb_why *why);
+enum lb_err tally_change(struct service *svc, const char *tenant, const char *name, int64_t amount,
+                         const char *cause_kind, const char *cause_id, struct counter *ret_counter,
+                         struct lb_why *why);
 enum lb_err tally_sweep(struct service *svc, int64_t now_ms, struct lb_why *why);
 
 #endif

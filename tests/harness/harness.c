@@ -79,7 +79,8 @@ int harness_free_port(void)
 
 static bool port_open(int port)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
@@ -193,9 +194,8 @@ jsCtx *harness_js(natsConnection *nc)
     return js;
 }
 
-void harness_service_spawn(struct service_proc *p, const char *name,
-                           const struct nats_server *ns, const char *data_dir,
-                           const char *const *env)
+void harness_service_spawn(struct service_proc *p, const char *name, const struct nats_server *ns,
+                           const char *data_dir, const char *const *env)
 {
     static char vars[5][320];
     const char *all[32];
@@ -223,9 +223,8 @@ void harness_service_spawn(struct service_proc *p, const char *name,
     p->pid = spawn(argv, p->log_path, all);
 }
 
-void harness_service_start(struct service_proc *p, const char *name,
-                           const struct nats_server *ns, const char *data_dir,
-                           const char *const *env)
+void harness_service_start(struct service_proc *p, const char *name, const struct nats_server *ns,
+                           const char *data_dir, const char *const *env)
 {
     int64_t deadline = now_ms() + HARNESS_WAIT_MS;
 
@@ -303,7 +302,8 @@ bool harness_log_contains(const struct service_proc *p, const char *needle)
 
 int harness_http_get(int port, const char *path, char **ret_body)
 {
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     char request[512];
     char *buf = NULL;
@@ -349,7 +349,8 @@ double harness_metric(int port, const char *sample)
     size_t n = strlen(sample);
 
     if (harness_http_get(port, "/metrics", &body) == 200 && body != NULL) {
-        for (char *line = body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        for (char *line = body; line && *line;
+             line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
             if (strncmp(line, sample, n) == 0 && line[n] == ' ') {
                 value = strtod(line + n + 1, NULL);
                 break;
@@ -384,7 +385,8 @@ natsMsg *harness_request(natsConnection *nc, const char *subject, const char *bo
 
 cJSON *harness_reply_json(natsMsg *reply)
 {
-    cJSON *json = cJSON_ParseWithLength(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply));
+    cJSON *json =
+        cJSON_ParseWithLength(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply));
 
     if (json == NULL)
         fail_msg("reply is not JSON: %.*s", natsMsg_GetDataLength(reply), natsMsg_GetData(reply));
@@ -410,8 +412,8 @@ void harness_js_publish(jsCtx *js, const char *subject, const char *msg_id, cons
 char *harness_event(const char *id, const char *type, const char *tenant, const char *time,
                     const char *data_json)
 {
-    size_t len = 256 + strlen(id) + strlen(type) + strlen(time) + strlen(tenant) +
-                 strlen(data_json);
+    size_t len =
+        256 + strlen(id) + strlen(type) + strlen(time) + strlen(tenant) + strlen(data_json);
     char *text = malloc(len);
 
     assert_non_null(text);

@@ -28,8 +28,8 @@
 struct nats_server {
     pid_t pid;
     int port;
-    char dir[256];  /* temporary directory: JetStream store and config */
-    char url[64];   /* nats://127.0.0.1:<port> */
+    char dir[256]; /* temporary directory: JetStream store and config */
+    char url[64];  /* nats://127.0.0.1:<port> */
 };
 
 /* A service process. */
@@ -66,13 +66,11 @@ jsCtx *harness_js(natsConnection *nc);
  * NULL-terminated list of extra "NAME=value" settings (or NULL). Waits
  * until its /readyz answers 200.
  */
-void harness_service_start(struct service_proc *p, const char *name,
-                           const struct nats_server *ns, const char *data_dir,
-                           const char *const *env);
+void harness_service_start(struct service_proc *p, const char *name, const struct nats_server *ns,
+                           const char *data_dir, const char *const *env);
 /* Same, but does not wait for readiness (for services expected to die). */
-void harness_service_spawn(struct service_proc *p, const char *name,
-                           const struct nats_server *ns, const char *data_dir,
-                           const char *const *env);
+void harness_service_spawn(struct service_proc *p, const char *name, const struct nats_server *ns,
+                           const char *data_dir, const char *const *env);
 /* Sends `sig` and waits up to `timeout_ms`; returns the exit status, or 128+signal. */
 int harness_service_stop(struct service_proc *p, int sig, int timeout_ms);
 /* Waits for the process to exit by itself; returns as harness_service_stop. */
@@ -99,7 +97,8 @@ void harness_js_publish(jsCtx *js, const char *subject, const char *msg_id, cons
 char *harness_event(const char *id, const char *type, const char *tenant, const char *time,
                     const char *data_json);
 
-/* Every message now in `stream` whose subject matches `filter` exactly or, ending in '>', by prefix. */
+/* Every message now in `stream` whose subject matches `filter` exactly or, ending in '>', by
+ * prefix. */
 size_t harness_stream_messages(jsCtx *js, const char *stream, const char *filter,
                                natsMsg ***ret_msgs);
 void harness_free_messages(natsMsg **msgs, size_t n);

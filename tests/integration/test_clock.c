@@ -17,7 +17,7 @@
 #include "harness.h"
 #include "ids.h"
 
-#define T0 "2026-11-22T10:00:00.000Z"
+#define T0   "2026-11-22T10:00:00.000Z"
 #define IDLE "lb.evt.tally.acme.counter_idle"
 
 static const char *const virtual_env[] = {"LB_CLOCK=virtual", "LB_TALLY_IDLE_AFTER=1h", NULL};
@@ -105,13 +105,13 @@ static void test_idle_exactly_once(void **state)
     size_t n;
 
     tick(f, 0);
-    add(f);                 /* changed at T0 */
-    tick(f, 30);            /* not idle yet */
+    add(f);      /* changed at T0 */
+    tick(f, 30); /* not idle yet */
     assert_int_equal(idle_events(f), 0);
-    tick(f, 120);           /* idle since T0 for 2 h: reported */
+    tick(f, 120); /* idle since T0 for 2 h: reported */
     assert_int_equal(harness_wait_stream(f->js, "LB_TALLY", IDLE, 1), 1);
-    tick(f, 600);           /* a jump: still reported only once */
-    tick(f, 300);           /* backwards: ignored */
+    tick(f, 600); /* a jump: still reported only once */
+    tick(f, 300); /* backwards: ignored */
     assert_int_equal(harness_service_stop(&f->tally, SIGTERM, HARNESS_WAIT_MS), 0);
     f->tally.http_port = 0;
     harness_service_start(&f->tally, "tally", &f->ns, f->data, virtual_env);

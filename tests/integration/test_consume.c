@@ -17,7 +17,7 @@
 #include "harness.h"
 
 #define INCREMENT "licensebus.sample.increment.v1"
-#define TIME "2026-11-22T10:00:00Z"
+#define TIME      "2026-11-22T10:00:00Z"
 
 struct fixture {
     struct nats_server ns;
@@ -117,7 +117,8 @@ static void test_event_applied(void **state)
     harness_wait_metric(f->tally.http_port, "lb_events_applied_total", 1);
     assert_int_equal(counter_value(f, "acme", "seats"), 7);
     /* Its effect is an event of its own, through the outbox. */
-    assert_int_equal(harness_wait_stream(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1), 1);
+    assert_int_equal(harness_wait_stream(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1),
+                     1);
 }
 
 /* The same event delivered twice (the stream cannot tell: no Nats-Msg-Id) is applied once. */
@@ -230,8 +231,9 @@ static void test_poison_message(void **state)
     jsSubOptions_Init(&so);
     so.Stream = "LB_SAMPLE";
     so.Consumer = "tally-sample";
-    assert_int_equal(js_PullSubscribe(&sub, f->js, "lb.evt.sample.>", "tally-sample", NULL, &so,
-                                      &jerr), NATS_OK);
+    assert_int_equal(
+        js_PullSubscribe(&sub, f->js, "lb.evt.sample.>", "tally-sample", NULL, &so, &jerr),
+        NATS_OK);
     for (int delivery = 1; delivery < 3; delivery++) {
         natsMsgList list = {0};
 

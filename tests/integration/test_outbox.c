@@ -65,7 +65,8 @@ static void add_and_expect_crash(struct fixture *f)
 static size_t changed_events(struct fixture *f, char ret_ids[][32])
 {
     natsMsg **msgs;
-    size_t n = harness_stream_messages(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", &msgs);
+    size_t n =
+        harness_stream_messages(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", &msgs);
 
     for (size_t i = 0; i < n; i++) {
         const char *id = NULL;
@@ -90,9 +91,10 @@ static void test_crash_before_publish(void **state)
     /* Committed, not published. */
     assert_int_equal(changed_events(f, ids), 0);
     harness_service_start(&f->tally, "tally", &f->ns, f->data, NULL);
-    assert_int_equal(harness_wait_stream(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1), 1);
+    assert_int_equal(harness_wait_stream(f->js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1),
+                     1);
     reply = harness_request(f->nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"c\"}",
-                             strlen("{\"tenant\":\"acme\",\"counter\":\"c\"}"));
+                            strlen("{\"tenant\":\"acme\",\"counter\":\"c\"}"));
     json = harness_reply_json(reply);
     assert_int_equal(cJSON_GetObjectItem(json, "value")->valuedouble, 4);
     cJSON_Delete(json);

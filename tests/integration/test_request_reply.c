@@ -120,7 +120,8 @@ static void test_bad_requests(void **state)
                  "invalid_request", "400", "amount");
     assert_error(f, "add", "{\"tenant\":\"acme\",\"counter\":\"x\",\"amount\":9007199254740993}",
                  "invalid_request", "400", "2^53");
-    assert_error(f, "add", "{\"tenant\":\"acme\",\"tenant\":\"evil\",\"counter\":\"x\",\"amount\":1}",
+    assert_error(f, "add",
+                 "{\"tenant\":\"acme\",\"tenant\":\"evil\",\"counter\":\"x\",\"amount\":1}",
                  "invalid_request", "400", "duplicate");
     assert_error(f, "add", "{\"tenant\":\"ac.me\",\"counter\":\"x\",\"amount\":1}",
                  "invalid_request", "400", "tenant");
@@ -208,8 +209,8 @@ static void test_discovery(void **state)
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(endpoint, "name")), "get");
     assert_true(cJSON_GetObjectItem(endpoint, "num_requests")->valuedouble >= 1);
     assert_true(cJSON_GetObjectItem(endpoint, "num_errors")->valuedouble >= 1);
-    assert_non_null(strstr(cJSON_GetStringValue(cJSON_GetObjectItem(endpoint, "last_error")),
-                           "not_found"));
+    assert_non_null(
+        strstr(cJSON_GetStringValue(cJSON_GetObjectItem(endpoint, "last_error")), "not_found"));
     cJSON_Delete(ping);
     cJSON_Delete(info);
     cJSON_Delete(stats);

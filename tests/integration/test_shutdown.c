@@ -16,7 +16,7 @@
 #include "harness.h"
 
 #define REQUESTS 200
-#define EVENTS 200
+#define EVENTS   200
 
 static void test_sigterm_drains(void **state)
 {
@@ -70,8 +70,9 @@ static void test_sigterm_drains(void **state)
     tally.http_port = 0;
     harness_service_start(&tally, "tally", &ns, data, NULL);
     {
-        natsMsg *reply = harness_request(nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"requests\"}",
-                             strlen("{\"tenant\":\"acme\",\"counter\":\"requests\"}"));
+        natsMsg *reply = harness_request(nc, "lb.api.tally.get",
+                                         "{\"tenant\":\"acme\",\"counter\":\"requests\"}",
+                                         strlen("{\"tenant\":\"acme\",\"counter\":\"requests\"}"));
         cJSON *json = harness_reply_json(reply);
 
         assert_int_equal(cJSON_GetObjectItem(json, "value")->valuedouble, REQUESTS);
@@ -80,8 +81,9 @@ static void test_sigterm_drains(void **state)
     }
     /* Events not acked before the stop arrive again; the total is exact either way. */
     for (int64_t deadline = nats_Now() + HARNESS_WAIT_MS;;) {
-        natsMsg *reply = harness_request(nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"events\"}",
-                             strlen("{\"tenant\":\"acme\",\"counter\":\"events\"}"));
+        natsMsg *reply =
+            harness_request(nc, "lb.api.tally.get", "{\"tenant\":\"acme\",\"counter\":\"events\"}",
+                            strlen("{\"tenant\":\"acme\",\"counter\":\"events\"}"));
         cJSON *json = harness_reply_json(reply);
         cJSON *value = cJSON_GetObjectItem(json, "value");
         bool done = value != NULL && value->valuedouble == EVENTS;

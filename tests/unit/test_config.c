@@ -57,7 +57,8 @@ static void test_values(void **state)
     static const struct {
         const char *text;
         int64_t ms;
-    } durations[] = {{"250ms", 250}, {"250", 250}, {"5m", 300000}, {"2h", 7200000}, {"1d", 86400000}};
+    } durations[] = {
+        {"250ms", 250}, {"250", 250}, {"5m", 300000}, {"2h", 7200000}, {"1d", 86400000}};
 
     (void)state;
     setenv("T_URL", "nats://a:1,nats://b:2", 1);

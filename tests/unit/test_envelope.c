@@ -14,7 +14,9 @@
 #include "envelope.h"
 
 #define GOOD_HEAD "\"specversion\":\"1.0\",\"id\":\"e1\",\"source\":\"/t\","
-#define GOOD "{" GOOD_HEAD "\"type\":\"licensebus.sample.increment.v1\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"acme\",\"data\":{\"n\":1}}"
+#define GOOD                                                                                       \
+    "{" GOOD_HEAD "\"type\":\"licensebus.sample.increment.v1\",\"time\":\"2026-11-22T10:00:00Z\"," \
+                  "\"tenant\":\"acme\",\"data\":{\"n\":1}}"
 
 static enum lb_err parse(const char *text, struct lb_why *why)
 {
@@ -78,24 +80,32 @@ static void test_bad_attributes(void **state)
     assert_refused("{\"specversion\":\"0.3\",\"id\":\"e\",\"source\":\"/t\",\"type\":\"t\","
                    "\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"acme\"}",
                    "specversion must be");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a.b\"}",
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a.b\"}",
                    "tenant");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"_x\"}",
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"_x\"}",
                    "tenant");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"yesterday\",\"tenant\":\"a\"}", "RFC 3339");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
+    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"yesterday\",\"tenant\":\"a\"}",
+                   "RFC 3339");
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
                    "\"data\":[1]}",
                    "data must be a JSON object");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
                    "\"data_base64\":\"AA==\"}",
                    "data_base64");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
                    "\"Trace\":\"x\"}",
                    "extension attribute \"Trace\"");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
                    "\"trace\":{}}",
                    "string, number or boolean");
-    assert_refused("{" GOOD_HEAD "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
+    assert_refused("{" GOOD_HEAD
+                   "\"type\":\"t\",\"time\":\"2026-11-22T10:00:00Z\",\"tenant\":\"a\","
                    "\"datacontenttype\":\"text/plain\"}",
                    "application/json");
     assert_refused("{\"specversion\":\"1.0\",\"id\":\"has space\",\"source\":\"/t\",\"type\":\"t\","
@@ -187,8 +197,10 @@ static void test_check_subject(void **state)
 
 static void test_build_round_trip(void **state)
 {
-    struct envelope_spec spec = {.id = "01JD8Z3T2V6Q9R8S7T6V5W4X3Y", .source = "/licensebus/tally",
-                                 .type = "licensebus.tally.counter_changed.v1", .tenant = "acme",
+    struct envelope_spec spec = {.id = "01JD8Z3T2V6Q9R8S7T6V5W4X3Y",
+                                 .source = "/licensebus/tally",
+                                 .type = "licensebus.tally.counter_changed.v1",
+                                 .tenant = "acme",
                                  .time_ms = 1795341600000LL};
     cJSON *data = cJSON_Parse("{\"counter\":\"c\",\"value\":1}");
     struct envelope e = {0};
@@ -209,10 +221,10 @@ static void test_build_round_trip(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid),           cmocka_unit_test(test_missing_attributes),
-        cmocka_unit_test(test_bad_attributes),  cmocka_unit_test(test_size_limit),
-        cmocka_unit_test(test_times),           cmocka_unit_test(test_format_time),
-        cmocka_unit_test(test_check_subject),   cmocka_unit_test(test_build_round_trip),
+        cmocka_unit_test(test_valid),          cmocka_unit_test(test_missing_attributes),
+        cmocka_unit_test(test_bad_attributes), cmocka_unit_test(test_size_limit),
+        cmocka_unit_test(test_times),          cmocka_unit_test(test_format_time),
+        cmocka_unit_test(test_check_subject),  cmocka_unit_test(test_build_round_trip),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -51,11 +51,13 @@ static void test_error_body(void **state)
     cJSON *error = cJSON_GetObjectItem(json, "error");
 
     (void)state;
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(error, "code")), "invalid_request");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(error, "code")),
+                        "invalid_request");
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(error, "message")),
                         "amount: \"x\" is not a number");
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
-                            cJSON_GetObjectItem(error, "details"), "field")), "amount");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(error, "details"), "field")),
+        "amount");
     cJSON_Delete(json);
     free(body);
     body = bus_error_body(LB_ENOTFOUND, "gone", NULL);

@@ -38,7 +38,8 @@ static void handler(void *ctx, const char *path, struct http_response *ret)
 static void client_run(void *arg)
 {
     struct client *c = arg;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)c->port),
+    struct sockaddr_in addr = {.sin_family = AF_INET,
+                               .sin_port = htons((uint16_t)c->port),
                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     size_t len = 0;
@@ -129,8 +130,8 @@ static void test_port_in_use(void **state)
     (void)state;
     uv_loop_init(&loop);
     assert_int_equal(http_server_start(&loop, 0, false, handler, &calls, &a, NULL), LB_OK);
-    assert_int_equal(http_server_start(&loop, http_server_port(a), false, handler, &calls, &b, &why),
-                     LB_EIO);
+    assert_int_equal(
+        http_server_start(&loop, http_server_port(a), false, handler, &calls, &b, &why), LB_EIO);
     assert_non_null(strstr(why.text, "in use"));
     assert_int_equal(http_server_start(&loop, 65536, false, handler, &calls, &b, &why), LB_EINVAL);
     http_server_close(a);

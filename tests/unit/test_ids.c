@@ -19,8 +19,8 @@ static void test_new_ids(void **state)
     id_new(b, 1795341600000LL);
     id_new(c, 1795341600001LL);
     assert_int_equal(strlen(a), ID_LEN);
-    assert_string_not_equal(a, b);           /* random tails */
-    assert_memory_equal(a, b, 10);           /* same millisecond, same time prefix */
+    assert_string_not_equal(a, b);                     /* random tails */
+    assert_memory_equal(a, b, 10);                     /* same millisecond, same time prefix */
     assert_true(strcmp(a, c) < 0 && strcmp(b, c) < 0); /* time order is string order */
     assert_int_equal(strspn(a, "0123456789ABCDEFGHJKMNPQRSTVWXYZ"), ID_LEN);
 }
@@ -57,15 +57,17 @@ static void test_digest(void **state)
 {
     (void)state;
     assert_int_equal(id_digest("", 0), 14695981039346656037ULL); /* FNV-1a offset basis */
-    assert_int_equal(id_digest("a", 1), 0xaf63dc4c8601ec8cULL);    /* FNV-1a 64 test vector */
+    assert_int_equal(id_digest("a", 1), 0xaf63dc4c8601ec8cULL);  /* FNV-1a 64 test vector */
     assert_int_not_equal(id_digest("{\"a\":1}", 7), id_digest("{\"a\":2}", 7));
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_new_ids), cmocka_unit_test(test_known_time_prefix),
-        cmocka_unit_test(test_derived_ids), cmocka_unit_test(test_digest),
+        cmocka_unit_test(test_new_ids),
+        cmocka_unit_test(test_known_time_prefix),
+        cmocka_unit_test(test_derived_ids),
+        cmocka_unit_test(test_digest),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

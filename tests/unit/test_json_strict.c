@@ -140,10 +140,14 @@ static void test_get_string(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_documents), cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_not_nul_terminated), cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_number_limits), cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_get_int), cmocka_unit_test(test_get_string),
+        cmocka_unit_test(test_valid_documents),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_duplicate_keys),
+        cmocka_unit_test(test_number_limits),
+        cmocka_unit_test(test_depth_limit),
+        cmocka_unit_test(test_get_int),
+        cmocka_unit_test(test_get_string),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,7 +16,8 @@ static void test_render(void **state)
     struct metrics *m = metrics_new();
     double *add = metrics_slot(m, METRIC_COUNTER, "lb_requests_total", "Requests\nreceived \\",
                                "endpoint=\"add\"");
-    double *get = metrics_slot(m, METRIC_COUNTER, "lb_requests_total", "ignored", "endpoint=\"get\"");
+    double *get =
+        metrics_slot(m, METRIC_COUNTER, "lb_requests_total", "ignored", "endpoint=\"get\"");
     double *pending = metrics_slot(m, METRIC_GAUGE, "lb_outbox_pending", "Rows", "");
     char *text = NULL;
     size_t len = 0;
@@ -25,8 +26,8 @@ static void test_render(void **state)
     *add += 3;
     *get = 0.25;
     *pending = 7;
-    assert_ptr_equal(add, metrics_slot(m, METRIC_COUNTER, "lb_requests_total", "",
-                                       "endpoint=\"add\""));
+    assert_ptr_equal(add,
+                     metrics_slot(m, METRIC_COUNTER, "lb_requests_total", "", "endpoint=\"add\""));
     assert_int_equal(metrics_render(m, &text, &len), LB_OK);
     assert_string_equal(text, "# HELP lb_requests_total Requests\\nreceived \\\\\n"
                               "# TYPE lb_requests_total counter\n"

@@ -161,17 +161,24 @@ static void test_outbox_rows(void **state)
 static void test_dead_letter(void **state)
 {
     struct fixture *f = *state;
-    struct dead_letter dl = {.service = "tally", .code = LB_EINVAL, .reason = "bad \"thing\"",
-                             .subject = "lb.evt.sample.acme.increment", .stream = "LB_SAMPLE",
-                             .stream_seq = 12, .deliveries = 2, .payload = "not json",
-                             .len = 8, .now_ms = 1795341600000LL};
+    struct dead_letter dl = {.service = "tally",
+                             .code = LB_EINVAL,
+                             .reason = "bad \"thing\"",
+                             .subject = "lb.evt.sample.acme.increment",
+                             .stream = "LB_SAMPLE",
+                             .stream_seq = 12,
+                             .deliveries = 2,
+                             .payload = "not json",
+                             .len = 8,
+                             .now_ms = 1795341600000LL};
     char *body = dead_letter_body(&dl);
     cJSON *json = cJSON_Parse(body);
     int64_t pending = 0;
 
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(json, "payload")), "not json");
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(
-                            cJSON_GetObjectItem(json, "reason"), "code")), "invalid_request");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(json, "reason"), "code")),
+        "invalid_request");
     assert_int_equal(cJSON_GetObjectItem(json, "stream_sequence")->valueint, 12);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(json, "event_id")));
     assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(json, "received_at")),
@@ -185,7 +192,8 @@ static void test_dead_letter(void **state)
     body = dead_letter_body(&dl);
     json = cJSON_Parse(body);
     assert_null(cJSON_GetObjectItem(json, "payload"));
-    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(json, "payload_base64")), "//4AYQ==");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(json, "payload_base64")),
+                        "//4AYQ==");
     cJSON_Delete(json);
     free(body);
 

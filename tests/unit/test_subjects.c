@@ -74,7 +74,9 @@ static void test_parse(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tokens), cmocka_unit_test(test_build), cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_tokens),
+        cmocka_unit_test(test_build),
+        cmocka_unit_test(test_parse),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
