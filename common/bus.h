@@ -73,7 +73,7 @@ bool bus_is_connected(struct bus *b);
 uint64_t bus_take_publish_errors(struct bus *b);
 
 /* Creates the stream, or checks that the existing one has the same subject. */
-enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *s, struct lb_why *why);
+enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *def, struct lb_why *why);
 
 /* Creates or updates the durable consumer so its settings are exactly `c`. */
 enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why);

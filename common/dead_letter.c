@@ -78,8 +78,8 @@ static char *base64_encode(const unsigned char *p, size_t len)
             v |= p[i + 2];
         out[o++] = alphabet[(v >> 18) & 63];
         out[o++] = alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? alphabet[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? alphabet[v & 63] : '=';
+        out[o++] = (char)(i + 1 < len ? alphabet[(v >> 6) & 63] : '=');
+        out[o++] = (char)(i + 2 < len ? alphabet[v & 63] : '=');
     }
     out[o] = '\0';
     return out;

@@ -121,7 +121,8 @@ enum lb_err envelope_parse_time(const char *text, int64_t *ret_ms)
     }
     if (*p != '\0')
         return LB_EINVAL;
-    *ret_ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + h * 3600 + mi * 60 + s) -
+    *ret_ms = ((days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400 + (int64_t)h * 3600 +
+                (int64_t)mi * 60 + s) -
                (int64_t)off * 60) *
                   1000 +
               ms;
@@ -278,7 +279,7 @@ enum lb_err envelope_parse(const char *bytes, size_t len, struct envelope *ret, 
     struct envelope e = {0};
     enum lb_err err;
 
-    if (len > ENVELOPE_MAX_BYTES)
+    if (len > (size_t)ENVELOPE_MAX_BYTES)
         return lb_fail(why, LB_ETOOBIG, "event of %zu bytes exceeds the limit of %d bytes", len,
                        ENVELOPE_MAX_BYTES);
     err = json_parse_strict(bytes, len, &e.root, why);

@@ -29,9 +29,11 @@ struct http_server {
     int port;
 };
 
+/* The signature is libmicrohttpd's MHD_AccessHandlerCallback. */
 static enum MHD_Result answer(void *cls, struct MHD_Connection *conn, const char *url,
                               const char *method, const char *version, const char *upload_data,
-                              size_t *upload_data_size, void **con_cls)
+                              size_t *upload_data_size, // NOLINT(readability-non-const-parameter)
+                              void **con_cls)
 {
     struct http_server *s = cls;
     struct http_response r = {.status = 500, .content_type = "text/plain"};

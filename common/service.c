@@ -446,7 +446,7 @@ static enum lb_err service_start(struct service *svc, struct lb_why *why)
         .password = svc->cfg.nats_password,
         .creds_file = svc->cfg.nats_creds,
         .ca_file = svc->cfg.nats_ca,
-        .async_window = 4 * OUTBOX_BATCH,
+        .async_window = 4 * (int64_t)OUTBOX_BATCH,
     };
     err = bus_connect(&bopts, &svc->bus, why);
     if (err == LB_OK)

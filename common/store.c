@@ -133,7 +133,7 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
-    for (size_t i = 0; i < s->stmt_cap; i++)
+    for (size_t i = 0; s->stmts != NULL && i < s->stmt_cap; i++)
         sqlite3_finalize(s->stmts[i].stmt);
     free(s->stmts);
     sqlite3_close(s->db);

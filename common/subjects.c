@@ -73,7 +73,7 @@ enum lb_err subject_stream_name(char ret_name[SUBJECT_MAX], const char *domain)
         return LB_EINVAL;
     memcpy(ret_name, "LB_", 3);
     for (size_t i = 0; i < len; i++)
-        ret_name[3 + i] = domain[i] == '-' ? '_' : (char)toupper((unsigned char)domain[i]);
+        ret_name[3 + i] = (char)(domain[i] == '-' ? '_' : toupper((unsigned char)domain[i]));
     ret_name[3 + len] = '\0';
     return LB_OK;
 }

@@ -62,8 +62,8 @@ enum lb_err tally_add(struct service *svc, const struct request *req, cJSON **re
                       struct lb_why *why)
 {
     static const char *const known[] = {"tenant", "counter", "amount", NULL};
-    const char *tenant;
-    const char *name;
+    const char *tenant = NULL;
+    const char *name = NULL;
     struct counter c;
     int64_t amount;
     enum lb_err err;
@@ -87,8 +87,8 @@ enum lb_err tally_get(struct service *svc, const struct request *req, cJSON **re
                       struct lb_why *why)
 {
     static const char *const known[] = {"tenant", "counter", NULL};
-    const char *tenant;
-    const char *name;
+    const char *tenant = NULL;
+    const char *name = NULL;
     struct counter c;
     enum lb_err err;
 
