@@ -3,6 +3,7 @@
  */
 #include "ids.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -53,31 +54,37 @@ static void encode(char ret_id[ID_LEN + 1], int64_t time_ms, const unsigned char
     ret_id[ID_LEN] = '\0';
 }
 
+/* splitmix64: a fast, well-mixed sequence; seeded from getrandom once per thread. */
+static uint64_t next_random(void)
+{
+    static _Thread_local uint64_t state;
+    static _Thread_local bool seeded;
+    uint64_t z;
+
+    if (!seeded) {
+        struct timespec ts;
+
+        if (getrandom(&state, sizeof(state), 0) != (ssize_t)sizeof(state)) {
+            /* No entropy source: time and the state's address still differ per thread. */
+            clock_gettime(CLOCK_REALTIME, &ts);
+            state = fnv1a(FNV_OFFSET, &ts, sizeof(ts)) ^ (uint64_t)(uintptr_t)&state;
+        }
+        seeded = true;
+    }
+    z = (state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
 void id_new(char ret_id[ID_LEN + 1], int64_t time_ms)
 {
     unsigned char tail[10];
-    size_t got = 0;
+    uint64_t a = next_random();
+    uint64_t b = next_random();
 
-    while (got < sizeof(tail)) {
-        ssize_t n = getrandom(tail + got, sizeof(tail) - got, 0);
-
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    if (got < sizeof(tail)) {
-        /* No entropy source: still unique enough within a process via time and address. */
-        struct timespec ts;
-        uint64_t h;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        h = fnv1a(FNV_OFFSET, &ts, sizeof(ts));
-        uintptr_t where = (uintptr_t)ret_id;
-
-        h = fnv1a(h, &where, sizeof(where));
-        memcpy(tail, &h, 8);
-        memcpy(tail + 8, &ts.tv_nsec, 2);
-    }
+    memcpy(tail, &a, 8);
+    memcpy(tail + 8, &b, 2);
     encode(ret_id, time_ms, tail);
 }
 

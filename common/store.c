@@ -218,14 +218,28 @@ enum lb_err store_step_done(struct store *s, sqlite3_stmt *stmt, struct lb_why *
     return LB_OK;
 }
 
+/* Runs one cached transaction-control statement: they run once or more per batch. */
+static enum lb_err store_control(struct store *s, const char *sql, struct lb_why *why)
+{
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    return store_step_done(s, stmt, why);
+}
+
 enum lb_err store_begin(struct store *s, struct lb_why *why)
 {
-    return store_exec(s, "BEGIN IMMEDIATE", why);
+    static const char sql[] = "BEGIN IMMEDIATE";
+
+    return store_control(s, sql, why);
 }
 
 enum lb_err store_commit(struct store *s, struct lb_why *why)
 {
-    return store_exec(s, "COMMIT", why);
+    static const char sql[] = "COMMIT";
+
+    return store_control(s, sql, why);
 }
 
 void store_rollback(struct store *s)
@@ -236,18 +250,26 @@ void store_rollback(struct store *s)
 
 enum lb_err store_savepoint(struct store *s, struct lb_why *why)
 {
-    return store_exec(s, "SAVEPOINT lb_message", why);
+    static const char sql[] = "SAVEPOINT lb_message";
+
+    return store_control(s, sql, why);
 }
 
 enum lb_err store_release(struct store *s, struct lb_why *why)
 {
-    return store_exec(s, "RELEASE lb_message", why);
+    static const char sql[] = "RELEASE lb_message";
+
+    return store_control(s, sql, why);
 }
 
 void store_rollback_to(struct store *s)
 {
+    static const char rollback[] = "ROLLBACK TO lb_message";
+    static const char release[] = "RELEASE lb_message";
+
     /* ROLLBACK TO keeps the savepoint open; RELEASE closes it. */
-    sqlite3_exec(s->db, "ROLLBACK TO lb_message; RELEASE lb_message", NULL, NULL, NULL);
+    store_control(s, rollback, NULL);
+    store_control(s, release, NULL);
 }
 
 static enum lb_err migration_version(struct store *s, const char *component, int *ret_version,
