@@ -19,7 +19,10 @@
 struct bus {
     natsConnection *nc;
     jsCtx *js;
-    atomic_uint_fast64_t publish_errors; /* async publishes the server refused */
+    atomic_uint_fast64_t publish_acks;    /* async publishes the stream stored */
+    atomic_uint_fast64_t publish_refusals; /* async publishes it refused or timed out */
+    void (*on_ack)(void *ctx);             /* wakes the owner; runs on a libnats thread */
+    void *on_ack_ctx;
 };
 
 enum lb_err bus_err(natsStatus s)
@@ -61,15 +64,23 @@ static void on_reconnected(natsConnection *nc, void *closure)
     log_info("reconnected to NATS at %s", url);
 }
 
-/* Called on a libnats thread when the stream refuses an async publish. */
-static void on_publish_error(jsCtx *js, jsPubAckErr *pae, void *closure)
+/* Called on a libnats thread for every async publish: counts the outcome, wakes the owner. */
+static void on_publish_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
     struct bus *b = closure;
 
     (void)js;
-    atomic_fetch_add(&b->publish_errors, 1);
-    log_warn("JetStream refused a publish to %s: %s", natsMsg_GetSubject(pae->Msg),
-             pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+    if (pae != NULL) {
+        atomic_fetch_add(&b->publish_refusals, 1);
+        log_warn("JetStream refused a publish to %s: %s", natsMsg_GetSubject(pae->Msg),
+                 pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+    } else {
+        atomic_fetch_add(&b->publish_acks, 1);
+    }
+    (void)pa; /* owned by libnats, valid only during this call */
+    natsMsg_Destroy(msg);
+    if (b->on_ack != NULL)
+        b->on_ack(b->on_ack_ctx);
 }
 
 static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts)
@@ -129,8 +140,10 @@ enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, st
     jsOptions_Init(&jo);
     jo.Wait = BUS_JS_WAIT_MS;
     jo.PublishAsync.MaxPending = opts->async_window;
-    jo.PublishAsync.ErrHandler = on_publish_error;
-    jo.PublishAsync.ErrHandlerClosure = b;
+    jo.PublishAsync.AckHandler = on_publish_ack;
+    jo.PublishAsync.AckHandlerClosure = b;
+    b->on_ack = opts->on_ack;
+    b->on_ack_ctx = opts->on_ack_ctx;
     s = natsConnection_JetStream(&b->js, b->nc, &jo);
     if (s != NATS_OK) {
         err = nats_fail(why, s, "JetStream context");
@@ -171,9 +184,10 @@ bool bus_is_connected(struct bus *b)
     return natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
 }
 
-uint64_t bus_take_publish_errors(struct bus *b)
+void bus_take_publish_outcomes(struct bus *b, uint64_t *ret_acked, uint64_t *ret_refused)
 {
-    return atomic_exchange(&b->publish_errors, 0);
+    *ret_acked = atomic_exchange(&b->publish_acks, 0);
+    *ret_refused = atomic_exchange(&b->publish_refusals, 0);
 }
 
 enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *def, struct lb_why *why)

@@ -37,6 +37,8 @@ struct bus_options {
     const char *creds_file; /* optional NKey/JWT credentials file */
     const char *ca_file;    /* optional CA bundle; turns TLS on */
     int64_t async_window;   /* JetStream async publishes in flight (>= 256 passes 100 k/s) */
+    void (*on_ack)(void *ctx); /* optional: called on a libnats thread after each publish ack */
+    void *on_ack_ctx;
 };
 
 /* A JetStream stream this system uses. */
@@ -69,8 +71,11 @@ jsCtx *bus_js(struct bus *b);
 /* True while connected (not reconnecting or closed). */
 bool bus_is_connected(struct bus *b);
 
-/* Reads and resets the count of async publishes the server refused. */
-uint64_t bus_take_publish_errors(struct bus *b);
+/*
+ * Reads and resets how many async publishes the stream acked and refused
+ * (or that timed out) since the last call.
+ */
+void bus_take_publish_outcomes(struct bus *b, uint64_t *ret_acked, uint64_t *ret_refused);
 
 /* Creates the stream, or checks that the existing one has the same subject. */
 enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *def, struct lb_why *why);

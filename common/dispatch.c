@@ -29,6 +29,8 @@
 
 /* The clock event type the runtime applies itself in virtual-clock mode. */
 #define CLOCK_TICK_TYPE "licensebus.clock.tick.v1"
+/* How long the publisher waits for acks when its window is full or at shutdown. */
+#define OUTBOX_ACK_WAIT_MS 5000
 /* Longest Lb-Request-Id kept; a longer one is replaced by a fresh id. */
 #define REQUEST_ID_MAX 128
 
@@ -438,39 +440,98 @@ enum lb_err dispatch_sweep(struct service *svc, int64_t now_ms)
     return err;
 }
 
+/*
+ * Counts the stream's acks. When nothing is in flight any more, the rows
+ * sent are all stored: forget them; or, if any was refused, send everything
+ * not yet forgotten again (the stream drops the copies it already has).
+ */
+static void settle_outbox(struct service *svc)
+{
+    struct lb_why why = {{0}};
+    uint64_t acked;
+    uint64_t refused;
+
+    bus_take_publish_outcomes(svc->bus, &acked, &refused);
+    svc->outbox_in_flight -= (int64_t)(acked + refused);
+    *svc->metric_published += (double)acked;
+    if (refused > 0)
+        svc->outbox_refused = true;
+    if (svc->outbox_in_flight > 0 || svc->outbox_sent_up_to == svc->outbox_forgotten_up_to)
+        return;
+    if (svc->outbox_refused) {
+        svc->outbox_sent_up_to = svc->outbox_forgotten_up_to;
+        svc->outbox_refused = false;
+        svc->outbox_dirty = true;
+        return;
+    }
+    if (strcmp(svc->cfg.fault, "crash_after_publish") == 0)
+        raise(SIGKILL); /* test-only: die between the stream's ack and forgetting the rows */
+    if (outbox_forget(svc->store, svc->outbox_sent_up_to, &why) != LB_OK) {
+        log_error("cannot clear the published outbox rows: %s", why.text);
+        return;
+    }
+    svc->outbox_forgotten_up_to = svc->outbox_sent_up_to;
+}
+
 void dispatch_flush_outbox(struct service *svc)
 {
     struct lb_why why = {{0}};
-    int64_t last_seq;
     int64_t pending = 0;
-    size_t count;
-    enum lb_err err;
 
+    settle_outbox(svc);
     if (!svc->outbox_dirty)
         return;
     if (strcmp(svc->cfg.fault, "crash_before_publish") == 0 &&
         outbox_pending(svc->store, &pending, &why) == LB_OK && pending > 0)
         raise(SIGKILL); /* test-only: die between commit and publish */
     for (;;) {
-        err = outbox_publish(svc->store, svc->bus, &last_seq, &count, &why);
+        size_t room = (size_t)(OUTBOX_WINDOW - svc->outbox_in_flight);
+        int64_t last_seq;
+        size_t count;
+        enum lb_err err;
+
+        if (room == 0) {
+            /* The window is full: wait for the stream before sending more. */
+            if (outbox_wait(svc->bus, OUTBOX_ACK_WAIT_MS, &why) != LB_OK) {
+                log_warn("outbox not published yet, will retry: %s", why.text);
+                return;
+            }
+            settle_outbox(svc);
+            if (svc->outbox_in_flight >= OUTBOX_WINDOW)
+                return; /* acks not counted yet: the next wake-up goes on */
+            continue;
+        }
+        err = outbox_send(svc->store, svc->bus, svc->outbox_sent_up_to, room, &last_seq, &count,
+                          &why);
+        svc->outbox_in_flight += (int64_t)count;
+        svc->outbox_sent_up_to = last_seq;
         if (err != LB_OK) {
             log_warn("outbox not published yet, will retry: %s", why.text);
             return;
         }
-        if (count == 0)
-            break;
-        if (strcmp(svc->cfg.fault, "crash_after_publish") == 0)
-            raise(SIGKILL); /* test-only: die between publish and forget */
-        err = outbox_forget(svc->store, last_seq, &why);
-        if (err != LB_OK) {
-            log_error("cannot clear the published outbox rows: %s", why.text);
-            return;
-        }
-        *svc->metric_published += (double)count;
-        if (count < OUTBOX_BATCH)
+        if (count < room)
             break;
     }
     svc->outbox_dirty = false;
+}
+
+void dispatch_finish_outbox(struct service *svc)
+{
+    struct lb_why why = {{0}};
+
+    dispatch_flush_outbox(svc);
+    if (svc->outbox_in_flight > 0 && outbox_wait(svc->bus, OUTBOX_ACK_WAIT_MS, &why) != LB_OK)
+        log_warn("exiting with outbox rows unacked (published at the next start): %s", why.text);
+    settle_outbox(svc);
+}
+
+/* Runs on a libnats thread after each publish ack: the loop counts it. */
+void dispatch_on_publish_ack(void *ctx)
+{
+    struct service *svc = ctx;
+
+    if (!atomic_load(&svc->closing))
+        uv_async_send(&svc->wake);
 }
 
 /* ---- the batch -------------------------------------------------------------- */

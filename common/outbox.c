@@ -5,9 +5,6 @@
 
 #include <string.h>
 
-/* How long to wait for the stream to ack a published batch. */
-#define OUTBOX_ACK_WAIT_MS 5000
-
 enum lb_err outbox_add(struct store *s, const char *subject, const char *msg_id,
                        const void *payload, size_t len, int64_t now_ms, struct lb_why *why)
 {
@@ -22,15 +19,6 @@ enum lb_err outbox_add(struct store *s, const char *subject, const char *msg_id,
     sqlite3_bind_blob(stmt, 3, payload, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, now_ms);
     return store_step_done(s, stmt, why);
-}
-
-/* Drops what libnats still holds after a failed batch, so it is not sent twice. */
-static void outbox_abandon(struct bus *b)
-{
-    natsMsgList pending = {0};
-
-    if (js_PublishAsyncGetPendingList(&pending, bus_js(b)) == NATS_OK)
-        natsMsgList_Destroy(&pending);
 }
 
 static enum lb_err outbox_send_row(struct bus *b, sqlite3_stmt *stmt, struct lb_why *why)
@@ -54,23 +42,21 @@ static enum lb_err outbox_send_row(struct bus *b, sqlite3_stmt *stmt, struct lb_
     return LB_OK;
 }
 
-enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq, size_t *ret_count,
-                           struct lb_why *why)
+enum lb_err outbox_send(struct store *s, struct bus *b, int64_t after_seq, size_t max,
+                        int64_t *ret_last_seq, size_t *ret_count, struct lb_why *why)
 {
     static const char sql[] = "SELECT seq, msg_id, subject, payload FROM lb_outbox "
-                              "ORDER BY seq LIMIT ?";
+                              "WHERE seq > ? ORDER BY seq LIMIT ?";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
-    jsPubOptions po;
-    int64_t last_seq = 0;
+    int64_t last_seq = after_seq;
     size_t count = 0;
     enum lb_err err = LB_OK;
-    natsStatus st;
     int rc;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
-    sqlite3_bind_int(stmt, 1, OUTBOX_BATCH);
-    bus_take_publish_errors(b);
+    sqlite3_bind_int64(stmt, 1, after_seq);
+    sqlite3_bind_int64(stmt, 2, (int64_t)max);
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         err = outbox_send_row(b, stmt, why);
         if (err != LB_OK)
@@ -79,27 +65,25 @@ enum lb_err outbox_publish(struct store *s, struct bus *b, int64_t *ret_last_seq
         count++;
     }
     sqlite3_reset(stmt);
-    if (err == LB_OK && rc != SQLITE_DONE)
+    if (err == LB_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         err = lb_fail(why, store_err(rc), "reading the outbox: %s", sqlite3_errmsg(store_db(s)));
-    if (count == 0 && err == LB_OK) {
-        *ret_last_seq = 0;
-        *ret_count = 0;
-        return LB_OK;
-    }
-    jsPubOptions_Init(&po);
-    po.MaxWait = OUTBOX_ACK_WAIT_MS;
-    st = js_PublishAsyncComplete(bus_js(b), &po);
-    if (err == LB_OK && st != NATS_OK)
-        err = lb_fail(why, LB_EUNAVAILABLE, "waiting for the stream to ack %zu events: %s", count,
-                      natsStatus_GetText(st));
-    if (err == LB_OK && bus_take_publish_errors(b) > 0)
-        err = lb_fail(why, LB_EUNAVAILABLE, "the stream refused some of %zu events", count);
-    if (err != LB_OK) {
-        outbox_abandon(b);
-        return err;
-    }
+    /* Rows sent before a failure are in flight all the same: report them. */
     *ret_last_seq = last_seq;
     *ret_count = count;
+    return err;
+}
+
+enum lb_err outbox_wait(struct bus *b, int64_t timeout_ms, struct lb_why *why)
+{
+    jsPubOptions po;
+    natsStatus st;
+
+    jsPubOptions_Init(&po);
+    po.MaxWait = timeout_ms;
+    st = js_PublishAsyncComplete(bus_js(b), &po);
+    if (st != NATS_OK)
+        return lb_fail(why, LB_EUNAVAILABLE, "waiting for the stream's acks: %s",
+                       natsStatus_GetText(st));
     return LB_OK;
 }
 

@@ -305,6 +305,8 @@ static void on_shutdown_poll(uv_timer_t *timer)
     for (size_t i = 0; i < svc->fetcher_count; i++)
         fetcher_join(&svc->fetchers[i]);
     dispatch_drain(svc); /* what arrived while joining */
+    dispatch_finish_outbox(svc);
+    atomic_store(&svc->closing, true);
     http_server_close(svc->http);
     svc->http = NULL;
     uv_walk(&svc->loop, close_handle, NULL);
@@ -446,7 +448,9 @@ static enum lb_err service_start(struct service *svc, struct lb_why *why)
         .password = svc->cfg.nats_password,
         .creds_file = svc->cfg.nats_creds,
         .ca_file = svc->cfg.nats_ca,
-        .async_window = 4 * (int64_t)OUTBOX_BATCH,
+        .async_window = OUTBOX_WINDOW,
+        .on_ack = dispatch_on_publish_ack,
+        .on_ack_ctx = svc,
     };
     err = bus_connect(&bopts, &svc->bus, why);
     if (err == LB_OK)
@@ -532,6 +536,7 @@ int service_main(const struct service_def *def, int argc, char **argv)
         return 1;
     svc->def = def;
     atomic_init(&svc->stopping, false);
+    atomic_init(&svc->closing, false);
     signal(SIGPIPE, SIG_IGN);
     if (load_config(svc, &why) != LB_OK) {
         log_error("configuration: %s", why.text);
@@ -542,6 +547,7 @@ int service_main(const struct service_def *def, int argc, char **argv)
         log_error("cannot start: %s", why.text);
         status = 1;
         if (svc->loop.data == svc) {
+            atomic_store(&svc->closing, true);
             http_server_close(svc->http);
             svc->http = NULL;
             uv_walk(&svc->loop, close_handle, NULL);
