@@ -442,12 +442,12 @@ enum lb_err dispatch_sweep(struct service *svc, int64_t now_ms)
 
 /*
  * Counts the stream's acks. When nothing is in flight any more, the rows
- * sent are all stored: forget them; or, if any was refused, send everything
- * not yet forgotten again (the stream drops the copies it already has).
+ * sent are all stored: they may be forgotten (dispatch_forget_outbox deletes
+ * them in the next transaction); or, if any was refused, everything not yet
+ * forgotten is sent again (the stream drops the copies it already has).
  */
 static void settle_outbox(struct service *svc)
 {
-    struct lb_why why = {{0}};
     uint64_t acked;
     uint64_t refused;
 
@@ -466,11 +466,21 @@ static void settle_outbox(struct service *svc)
     }
     if (strcmp(svc->cfg.fault, "crash_after_publish") == 0)
         raise(SIGKILL); /* test-only: die between the stream's ack and forgetting the rows */
-    if (outbox_forget(svc->store, svc->outbox_sent_up_to, &why) != LB_OK) {
+    svc->outbox_forgotten_up_to = svc->outbox_sent_up_to;
+}
+
+void dispatch_forget_outbox(struct service *svc)
+{
+    struct lb_why why = {{0}};
+
+    if (svc->outbox_deleted_up_to == svc->outbox_forgotten_up_to)
+        return;
+    /* Cumulative: if the enclosing transaction rolls back, the next call deletes these too. */
+    if (outbox_forget(svc->store, svc->outbox_forgotten_up_to, &why) != LB_OK) {
         log_error("cannot clear the published outbox rows: %s", why.text);
         return;
     }
-    svc->outbox_forgotten_up_to = svc->outbox_sent_up_to;
+    svc->outbox_deleted_up_to = svc->outbox_forgotten_up_to;
 }
 
 void dispatch_flush_outbox(struct service *svc)
@@ -523,6 +533,7 @@ void dispatch_finish_outbox(struct service *svc)
     if (svc->outbox_in_flight > 0 && outbox_wait(svc->bus, OUTBOX_ACK_WAIT_MS, &why) != LB_OK)
         log_warn("exiting with outbox rows unacked (published at the next start): %s", why.text);
     settle_outbox(svc);
+    dispatch_forget_outbox(svc);
 }
 
 /* Runs on a libnats thread after each publish ack: the loop counts it. */
@@ -627,6 +638,8 @@ void dispatch_drain(struct service *svc)
         fail_batch(svc, head, "the service cannot write its database now; retry later");
         goto send;
     }
+    /* Acked outbox rows are deleted with this batch: no commit of their own. */
+    dispatch_forget_outbox(svc);
     for (struct work *w = head; w != NULL; w = w->next) {
         if (w->kind == WORK_REQUEST)
             handle_request(svc, w);

@@ -139,11 +139,12 @@ struct service {
     uv_mutex_t queue_lock; /* guards queue_head/queue_tail */
     struct work *queue_head;
     struct work *queue_tail;
-    atomic_bool stopping; /* read by fetcher threads */
-    bool ready;           /* streams and consumers ensured, fetchers running */
-    bool outbox_dirty;    /* rows may be waiting to be published */
+    atomic_bool stopping;           /* read by fetcher threads */
+    bool ready;                     /* streams and consumers ensured, fetchers running */
+    bool outbox_dirty;              /* rows may be waiting to be published */
     int64_t outbox_sent_up_to;      /* last outbox seq sent */
-    int64_t outbox_forgotten_up_to; /* last outbox seq deleted after its ack */
+    int64_t outbox_forgotten_up_to; /* last outbox seq acked: to be deleted */
+    int64_t outbox_deleted_up_to;   /* last outbox seq deleted */
     int64_t outbox_in_flight;       /* rows sent whose ack has not been counted */
     bool outbox_refused;            /* a publish was refused: resend when settled */
     atomic_bool closing;            /* handles are closing: publish acks must not wake */
@@ -168,6 +169,7 @@ void dispatch_enqueue(struct service *svc, struct work *w);
 void dispatch_drain(struct service *svc);
 void dispatch_flush_outbox(struct service *svc);
 void dispatch_finish_outbox(struct service *svc);
+void dispatch_forget_outbox(struct service *svc);
 void dispatch_on_publish_ack(void *ctx);
 enum lb_err dispatch_sweep(struct service *svc, int64_t now_ms);
 void dispatch_on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);

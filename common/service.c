@@ -240,7 +240,8 @@ static void on_wake(uv_async_t *handle)
 /*
  * The periodic tick. Its jobs:
  *  1. finish JetStream setup if NATS was not there at start;
- *  2. retry publishing outbox rows a failed publish left behind;
+ *  2. retry publishing outbox rows a failed publish left behind, and delete
+ *     acked rows no batch has deleted yet (the service is idle);
  *  3. run the clock-driven sweep on the wall clock when it is due
  *     (on the virtual clock, clock events run it instead).
  */
@@ -253,6 +254,7 @@ static void on_tick(uv_timer_t *timer)
     if (!svc->ready && setup_jetstream(svc, &why) != LB_OK)
         log_debug("JetStream not ready yet: %s", why.text);
     dispatch_flush_outbox(svc);
+    dispatch_forget_outbox(svc);
     if (svc->clock.mode == CLOCK_WALL && svc->def->sweep != NULL &&
         now - svc->last_sweep_ms >= svc->cfg.sweep_interval_ms) {
         if (store_begin(svc->store, &why) != LB_OK) {

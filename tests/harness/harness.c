@@ -373,6 +373,18 @@ void harness_wait_metric(int port, const char *sample, double value)
     }
 }
 
+void harness_wait_metric_at_most(int port, const char *sample, double value)
+{
+    int64_t deadline = now_ms() + HARNESS_WAIT_MS;
+    double seen;
+
+    while ((seen = harness_metric(port, sample)) > value || seen < 0) {
+        if (now_ms() > deadline)
+            fail_msg("%s stayed at %g, expected <= %g", sample, seen, value);
+        nats_Sleep(POLL_MS);
+    }
+}
+
 natsMsg *harness_request(natsConnection *nc, const char *subject, const char *body, size_t len)
 {
     natsMsg *reply = NULL;

@@ -84,6 +84,8 @@ int harness_http_get(int port, const char *path, char **ret_body);
 double harness_metric(int port, const char *sample);
 /* Waits until `sample` >= `value`; asserts on timeout. */
 void harness_wait_metric(int port, const char *sample, double value);
+/* Waits until `sample` is present and <= `value`; asserts on timeout. */
+void harness_wait_metric_at_most(int port, const char *sample, double value);
 
 /* Sends a request and returns the reply (asserts on timeout). */
 natsMsg *harness_request(natsConnection *nc, const char *subject, const char *body, size_t len);
