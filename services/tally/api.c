@@ -41,12 +41,11 @@ static cJSON *counter_reply(const char *tenant, const char *name, const struct c
     return reply;
 }
 
-/* Refuses members the endpoint does not know, so a typo is an error, not a no-op. */
-static enum lb_err check_members(const cJSON *body, const char *const *known, struct lb_why *why)
+enum lb_err tally_check_members(const cJSON *obj, const char *const *known, struct lb_why *why)
 {
     const cJSON *item;
 
-    cJSON_ArrayForEach(item, body)
+    cJSON_ArrayForEach(item, obj)
     {
         bool found = false;
 
@@ -68,7 +67,7 @@ enum lb_err tally_add(struct service *svc, const struct request *req, cJSON **re
     int64_t amount;
     enum lb_err err;
 
-    err = check_members(req->body, known, why);
+    err = tally_check_members(req->body, known, why);
     if (err == LB_OK)
         err = decode_key(req->body, &tenant, &name, why);
     if (err != LB_OK)
@@ -92,7 +91,7 @@ enum lb_err tally_get(struct service *svc, const struct request *req, cJSON **re
     struct counter c;
     enum lb_err err;
 
-    err = check_members(req->body, known, why);
+    err = tally_check_members(req->body, known, why);
     if (err == LB_OK)
         err = decode_key(req->body, &tenant, &name, why);
     if (err == LB_OK)

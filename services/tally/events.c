@@ -41,12 +41,16 @@ enum lb_err tally_change(struct service *svc, const char *tenant, const char *na
 
 enum lb_err tally_on_increment(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
+    static const char *const known[] = {"counter", "amount", NULL};
     const char *name;
     int64_t amount;
     enum lb_err err;
 
     if (ev->data == NULL)
         return lb_fail(why, LB_EINVAL, "increment has no data");
+    err = tally_check_members(ev->data, known, why);
+    if (err != LB_OK)
+        return lb_fail(why, LB_EINVAL, "data: %s", why->text);
     err = json_get_string(ev->data, "counter", TALLY_NAME_MAX, &name, why);
     if (err != LB_OK)
         return lb_fail(why, LB_EINVAL, "counter: %s", why->text);

@@ -178,6 +178,10 @@ static void test_bad_events_dead_lettered(void **state)
                           "{\"counter\":\"x\",\"amount\":1}");
     harness_js_publish(f->js, "lb.evt.sample.acme.increment", "another-id", event, strlen(event));
     free(event);
+    event = harness_event("01JBAD00000000000000000005", INCREMENT, "acme", TIME,
+                          "{\"counter\":\"x\",\"amount\":1,\"colour\":\"red\"}");
+    harness_js_publish(f->js, "lb.evt.sample.acme.increment", NULL, event, strlen(event));
+    free(event);
     /* One byte past the envelope limit (the test server allows 2 MB payloads). */
     big = malloc(big_len);
     assert_non_null(big);
@@ -188,14 +192,15 @@ static void test_bad_events_dead_lettered(void **state)
     /* Binary garbage travels as base64. */
     harness_js_publish(f->js, "lb.evt.sample.acme.increment", NULL, "\xff\xfe\x00\x01", 4);
 
-    harness_wait_metric(f->tally.http_port, "lb_events_dead_lettered_total", 7);
+    harness_wait_metric(f->tally.http_port, "lb_events_dead_lettered_total", 8);
     assert_int_equal(harness_metric(f->tally.http_port, "lb_events_applied_total"), 0);
     assert_dead_letter(f, "forbidden", "tenant");
     assert_dead_letter(f, "invalid_request", "amount");
     assert_dead_letter(f, "unsupported", "licensebus.sample.unknown.v1");
     assert_dead_letter(f, "invalid_request", "Nats-Msg-Id");
     assert_dead_letter(f, "too_large", "1048576");
-    assert_int_equal(harness_wait_stream(f->js, "LB_DLQ", "lb.dlq.tally", 7), 7);
+    assert_dead_letter(f, "invalid_request", "colour");
+    assert_int_equal(harness_wait_stream(f->js, "LB_DLQ", "lb.dlq.tally", 8), 8);
 }
 
 /* The same id with another payload is refused, and the first effect stays. */
