@@ -230,7 +230,8 @@ static enum lb_err store_control(struct store *s, const char *sql, struct lb_why
 
 enum lb_err store_begin(struct store *s, struct lb_why *why)
 {
-    static const char sql[] = "BEGIN IMMEDIATE";
+    /* Deferred: read-only batches take no write lock; the service is its database's only writer. */
+    static const char sql[] = "BEGIN";
 
     return store_control(s, sql, why);
 }

@@ -64,7 +64,7 @@ enum lb_err store_step_done(struct store *s, sqlite3_stmt *stmt, struct lb_why *
 /* Runs SQL text with no parameters (schema, pragmas, transaction control). */
 enum lb_err store_exec(struct store *s, const char *sql, struct lb_why *why);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. Rollback never fails visibly. */
+/* BEGIN (deferred) / COMMIT / ROLLBACK. Rollback never fails visibly. */
 enum lb_err store_begin(struct store *s, struct lb_why *why);
 enum lb_err store_commit(struct store *s, struct lb_why *why);
 void store_rollback(struct store *s);
