@@ -50,8 +50,9 @@ static enum lb_err nats_fail(struct lb_why *why, natsStatus s, const char *what)
 
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    (void)nc;
     (void)closure;
+    if (natsConnection_IsClosed(nc) || natsConnection_IsDraining(nc))
+        return; /* our own close at shutdown, not an outage */
     log_warn("disconnected from NATS; reconnecting");
 }
 
