@@ -451,7 +451,7 @@ enum lb_err envelope_parse(const char *bytes, size_t len, struct envelope *ret, 
     struct envelope e = {0};
     enum lb_err err;
 
-    if (len > ENVELOPE_MAX_BYTES)
+    if (len > (size_t)ENVELOPE_MAX_BYTES)
         return lb_fail(why, LB_ETOOBIG, "event of %zu bytes exceeds the limit of %d bytes", len,
                        ENVELOPE_MAX_BYTES);
     err = json_parse_strict(bytes, len, &e.root, why);
@@ -535,7 +535,7 @@ enum lb_err envelope_build(const struct envelope_spec *spec, const cJSON *data, 
     cJSON *root = NULL;
     cJSON *copy = NULL;
     char *text = NULL;
-    struct envelope check;
+    struct envelope check = {0};
     enum lb_err err = LB_ENOMEM;
 
     if (spec == NULL || spec->id == NULL || spec->source == NULL || spec->type == NULL ||
@@ -561,13 +561,15 @@ enum lb_err envelope_build(const struct envelope_spec *spec, const cJSON *data, 
         !cJSON_AddItemToObject(root, "data", copy))
         goto cleanup;
     copy = NULL; /* root owns it now */
+    /* The same rules as envelope_parse, on the tree: no print-and-reparse per event. */
+    err = validate(root, &check, NULL);
+    if (err != LB_OK)
+        goto cleanup;
+    err = LB_ENOMEM;
     text = cJSON_PrintUnformatted(root);
     if (text == NULL)
         goto cleanup;
-    err = envelope_parse(text, strlen(text), &check, NULL);
-    if (err != LB_OK)
-        goto cleanup;
-    envelope_release(&check);
+    err = LB_OK;
     *ret_text = text;
     text = NULL;
 cleanup:

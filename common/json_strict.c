@@ -524,8 +524,8 @@ enum lb_err json_get_int(const cJSON *obj, const char *name, int64_t min, int64_
     double v;
     int64_t n;
 
-    if (err != LB_OK)
-        return err;
+    if (err != LB_OK || item == NULL)
+        return err != LB_OK ? err : LB_EINTERNAL;
     if (!cJSON_IsNumber(item))
         return lb_fail(why, LB_EINVAL, "\"%s\" must be an integer", name);
     v = item->valuedouble;
@@ -549,8 +549,8 @@ enum lb_err json_get_string(const cJSON *obj, const char *name, size_t max_len,
     enum lb_err err = get_member(obj, name, &item, why);
     size_t len;
 
-    if (err != LB_OK)
-        return err;
+    if (err != LB_OK || item == NULL)
+        return err != LB_OK ? err : LB_EINTERNAL;
     if (!cJSON_IsString(item) || item->valuestring == NULL)
         return lb_fail(why, LB_EINVAL, "\"%s\" must be a string", name);
     len = strlen(item->valuestring);

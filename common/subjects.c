@@ -130,7 +130,7 @@ enum lb_err subject_stream_name(char ret_name[SUBJECT_MAX], const char *domain)
         c = domain[i];
         if (c >= 'a' && c <= 'z')
             c = (char)(c - 'a' + 'A');
-        ret_name[STREAM_PREFIX_LEN + i] = c == '-' ? '_' : c;
+        ret_name[STREAM_PREFIX_LEN + i] = (char)(c == '-' ? '_' : c);
     }
     ret_name[STREAM_PREFIX_LEN + len] = '\0';
     return LB_OK;
