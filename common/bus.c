@@ -19,7 +19,7 @@
 struct bus {
     natsConnection *nc;
     jsCtx *js;
-    atomic_uint_fast64_t publish_acks;    /* async publishes the stream stored */
+    atomic_uint_fast64_t publish_acks;     /* async publishes the stream stored */
     atomic_uint_fast64_t publish_refusals; /* async publishes it refused or timed out */
     void (*on_ack)(void *ctx);             /* wakes the owner; runs on a libnats thread */
     void *on_ack_ctx;

@@ -34,9 +34,9 @@ struct bus_options {
     const char *name; /* connection name shown by the server, e.g. "lb-licensing" */
     const char *user; /* optional user/password from the credentials Secret */
     const char *password;
-    const char *creds_file; /* optional NKey/JWT credentials file */
-    const char *ca_file;    /* optional CA bundle; turns TLS on */
-    int64_t async_window;   /* JetStream async publishes in flight (>= 256 passes 100 k/s) */
+    const char *creds_file;    /* optional NKey/JWT credentials file */
+    const char *ca_file;       /* optional CA bundle; turns TLS on */
+    int64_t async_window;      /* JetStream async publishes in flight (>= 256 passes 100 k/s) */
     void (*on_ack)(void *ctx); /* optional: called on a libnats thread after each publish ack */
     void *on_ack_ctx;
 };

@@ -16,7 +16,7 @@
 #define GOOD_HEAD "\"specversion\":\"1.0\",\"id\":\"e1\",\"source\":\"/t\","
 #define GOOD                                                                                       \
     "{" GOOD_HEAD "\"type\":\"licensebus.sample.increment.v1\",\"time\":\"2026-11-22T10:00:00Z\"," \
-                  "\"tenant\":\"acme\",\"data\":{\"n\":1}}"
+    "\"tenant\":\"acme\",\"data\":{\"n\":1}}"
 
 static enum lb_err parse(const char *text, struct lb_why *why)
 {
