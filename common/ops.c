@@ -34,6 +34,23 @@ static void refresh_gauges(struct service *svc)
         svc->clock.mode == CLOCK_VIRTUAL ? (double)svc->clock.virtual_ms / 1000.0 : 0;
 }
 
+/* The database answers a trivial query (the file is open and readable). */
+static bool database_answers(struct service *svc)
+{
+    static const char sql[] = "SELECT 1";
+    sqlite3_stmt *stmt;
+    bool ok;
+
+    if (svc->store == NULL)
+        return false;
+    stmt = store_stmt(svc->store, sql, NULL);
+    if (stmt == NULL)
+        return false;
+    ok = sqlite3_step(stmt) == SQLITE_ROW;
+    sqlite3_reset(stmt);
+    return ok;
+}
+
 void ops_handle(void *ctx, const char *path, struct http_response *ret)
 {
     struct service *svc = ctx;
@@ -45,7 +62,7 @@ void ops_handle(void *ctx, const char *path, struct http_response *ret)
         respond_json(ret, 200, body);
     } else if (strcmp(path, "/readyz") == 0) {
         bool nats = bus_is_connected(svc->bus);
-        bool database = svc->store != NULL;
+        bool database = database_answers(svc);
         cJSON *checks = cJSON_AddObjectToObject(body, "checks");
 
         cJSON_AddBoolToObject(body, "ready", nats && svc->ready && database);
