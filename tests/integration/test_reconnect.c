@@ -48,8 +48,8 @@ static void test_nats_restart(void **state)
     harness_nats_start(&ns, NULL);
     harness_tmpdir(data, "data");
     harness_service_start(&tally, "tally", &ns, data, NULL);
-    natsMsg_Destroy(
-        harness_request(nc = harness_connect(&ns), "lb.api.tally.add", body, strlen(body)));
+    nc = harness_connect(&ns);
+    natsMsg_Destroy(harness_request(nc, "lb.api.tally.add", body, strlen(body)));
     natsConnection_Destroy(nc);
 
     kill(ns.pid, SIGKILL);
