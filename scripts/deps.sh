@@ -9,7 +9,7 @@ packages=(
   libmicrohttpd-dev libxlsxwriter-dev libcmocka-dev
 )
 if [ "${1:-}" = "--tests" ]; then
-  packages+=(nodejs npm)
+  packages+=(nodejs npm openssl)
 fi
 
 missing=()
