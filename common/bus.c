@@ -84,9 +84,38 @@ static void on_publish_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
         b->on_ack(b->on_ack_ctx);
 }
 
+/* Most servers in LB_NATS_URL. */
+#define BUS_SERVERS_MAX 16
+
+/*
+ * Sets the server list. libnats 3.4.1's SetURL does not split a
+ * comma-separated list (it retries the whole string forever), so a list
+ * goes through SetServers.
+ */
+static natsStatus bus_set_servers(natsOptions *o, const char *url)
+{
+    const char *servers[BUS_SERVERS_MAX];
+    char *copy;
+    char *save = NULL;
+    int n = 0;
+    natsStatus s;
+
+    if (strchr(url, ',') == NULL)
+        return natsOptions_SetURL(o, url);
+    copy = strdup(url);
+    if (copy == NULL)
+        return NATS_NO_MEMORY;
+    for (char *tok = strtok_r(copy, ",", &save); tok != NULL && n < BUS_SERVERS_MAX;
+         tok = strtok_r(NULL, ",", &save))
+        servers[n++] = tok;
+    s = n > 0 ? natsOptions_SetServers(o, servers, n) : NATS_INVALID_ARG;
+    free(copy); /* SetServers copied the strings */
+    return s;
+}
+
 static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts)
 {
-    natsStatus s = natsOptions_SetURL(o, opts->url);
+    natsStatus s = bus_set_servers(o, opts->url);
 
     if (s == NATS_OK)
         s = natsOptions_SetName(o, opts->name);

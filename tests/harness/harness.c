@@ -126,8 +126,8 @@ static void nats_write_config(struct nats_server *ns, const char *extra)
             "listen: 127.0.0.1:%d\n"
             "max_payload: 2MB\n"
             "jetstream { store_dir: \"%s/js\" }\n"
-            "%s\n",
-            ns->port, ns->dir, extra ? extra : "");
+            "%s\n%s\n",
+            ns->port, ns->dir, ns->cluster, extra ? extra : "");
     fclose(f);
 }
 
@@ -172,6 +172,50 @@ void harness_nats_stop(struct nats_server *ns)
     }
     if (ns->dir[0] != '\0' && getenv("LB_KEEP_TMP") == NULL)
         harness_rmdir(ns->dir);
+}
+
+void harness_nats_cluster_start(struct nats_server nodes[HARNESS_CLUSTER_SIZE], char ret_urls[256])
+{
+    int routes[HARNESS_CLUSTER_SIZE];
+    size_t used = 0;
+    int64_t deadline;
+
+    for (int i = 0; i < HARNESS_CLUSTER_SIZE; i++) {
+        memset(&nodes[i], 0, sizeof(nodes[i]));
+        harness_tmpdir(nodes[i].dir, "node");
+        nodes[i].port = harness_free_port();
+        routes[i] = harness_free_port();
+        snprintf(nodes[i].url, sizeof(nodes[i].url), "nats://127.0.0.1:%d", nodes[i].port);
+        used += (size_t)snprintf(ret_urls + used, 256 - used, "%s%s", i ? "," : "", nodes[i].url);
+    }
+    for (int i = 0; i < HARNESS_CLUSTER_SIZE; i++) {
+        int a = routes[(i + 1) % HARNESS_CLUSTER_SIZE];
+        int b = routes[(i + 2) % HARNESS_CLUSTER_SIZE];
+
+        snprintf(nodes[i].cluster, sizeof(nodes[i].cluster),
+                 "server_name: n%d\ncluster { name: lb, listen: 127.0.0.1:%d, routes: "
+                 "[nats-route://127.0.0.1:%d, nats-route://127.0.0.1:%d] }",
+                 i + 1, routes[i], a, b);
+    }
+    for (int i = 0; i < HARNESS_CLUSTER_SIZE; i++)
+        nats_launch(&nodes[i], NULL);
+    /* JetStream answers once the cluster has elected its meta leader. */
+    deadline = now_ms() + HARNESS_WAIT_MS;
+    for (;;) {
+        natsConnection *nc = harness_connect(&nodes[0]);
+        jsCtx *js = harness_js(nc);
+        jsAccountInfo *info = NULL;
+        natsStatus s = js_GetAccountInfo(&info, js, NULL, NULL);
+
+        jsAccountInfo_Destroy(info);
+        jsCtx_Destroy(js);
+        natsConnection_Destroy(nc);
+        if (s == NATS_OK)
+            return;
+        if (now_ms() > deadline)
+            fail_msg("the JetStream cluster did not form");
+        nats_Sleep(100);
+    }
 }
 
 natsConnection *harness_connect(const struct nats_server *ns)

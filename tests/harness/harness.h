@@ -28,8 +28,9 @@
 struct nats_server {
     pid_t pid;
     int port;
-    char dir[256]; /* temporary directory: JetStream store and config */
-    char url[64];  /* nats://127.0.0.1:<port> */
+    char dir[256];     /* temporary directory: JetStream store and config */
+    char url[64];      /* nats://127.0.0.1:<port> */
+    char cluster[512]; /* server_name and cluster block when part of a cluster, else "" */
 };
 
 /* A service process. */
@@ -56,6 +57,15 @@ void harness_nats_start(struct nats_server *ns, const char *extra_config);
 /* Restarts it on the same port and store (e.g. after harness_nats_kill). */
 void harness_nats_restart(struct nats_server *ns, const char *extra_config);
 void harness_nats_stop(struct nats_server *ns);
+
+/* Nodes in a test cluster. */
+#define HARNESS_CLUSTER_SIZE 3
+
+/*
+ * Starts a JetStream cluster of HARNESS_CLUSTER_SIZE nodes on loopback ports
+ * and waits until JetStream answers; ret_urls gets the comma-separated URLs.
+ */
+void harness_nats_cluster_start(struct nats_server nodes[HARNESS_CLUSTER_SIZE], char ret_urls[256]);
 
 /* A client connection (asserts on failure). */
 natsConnection *harness_connect(const struct nats_server *ns);
