@@ -87,12 +87,7 @@ static void on_publish_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *p
 /* Most servers in LB_NATS_URL. */
 #define BUS_SERVERS_MAX 16
 
-/*
- * Sets the server list. libnats 3.4.1's SetURL does not split a
- * comma-separated list (it retries the whole string forever), so a list
- * goes through SetServers.
- */
-static natsStatus bus_set_servers(natsOptions *o, const char *url)
+natsStatus bus_set_servers(natsOptions *o, const char *url)
 {
     const char *servers[BUS_SERVERS_MAX];
     char *copy;

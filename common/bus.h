@@ -60,6 +60,13 @@ struct bus_consumer {
     int64_t backoff_ms[BUS_BACKOFF_MAX]; /* redelivery delays; 0 ends the list */
 };
 
+/*
+ * Sets the servers of `o` from a URL or a comma-separated list of URLs.
+ * libnats 3.4.1's natsOptions_SetURL does not split a list (it retries the
+ * whole string forever), so a list goes through natsOptions_SetServers.
+ */
+natsStatus bus_set_servers(natsOptions *o, const char *url);
+
 enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, struct lb_why *why);
 
 /* Closes the connection (after bus_drain if you want pending work out); NULL is a no-op. */
