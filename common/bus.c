@@ -299,6 +299,22 @@ enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, str
     return LB_OK;
 }
 
+enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
+                                struct lb_why *why)
+{
+    jsConsumerInfo *ci = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetConsumerInfo(&ci, b->js, c->stream, c->durable, NULL, &jerr);
+
+    jsConsumerInfo_Destroy(ci);
+    if (s == NATS_OK || s == NATS_NOT_FOUND) {
+        *ret_exists = s == NATS_OK;
+        return LB_OK;
+    }
+    return lb_fail(why, LB_EUNAVAILABLE, "consumer %s on %s: %s (JetStream error %d)", c->durable,
+                   c->stream, natsStatus_GetText(s), (int)jerr);
+}
+
 enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
                                natsSubscription **ret_sub, struct lb_why *why)
 {

@@ -90,6 +90,10 @@ enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *def, struc
 /* Creates or updates the durable consumer so its settings are exactly `c`. */
 enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why);
 
+/* Sets *ret_exists to whether the durable consumer is there (LB_OK when the answer is known). */
+enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
+                                struct lb_why *why);
+
 /* Binds a pull subscription to an ensured consumer. */
 enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
                                natsSubscription **ret_sub, struct lb_why *why);

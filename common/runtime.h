@@ -78,6 +78,7 @@ struct fetcher {
     char stream[SUBJECT_MAX];
     char durable[SUBJECT_MAX];
     char filter[SUBJECT_MAX];
+    char domain[SUBJECT_TOKEN_MAX + 1];
     natsSubscription *sub;
     uv_thread_t thread;
     bool started;
@@ -149,6 +150,7 @@ struct service {
     bool outbox_refused;            /* a publish was refused: resend when settled */
     atomic_bool closing;            /* handles are closing: publish acks must not wake */
     int64_t last_sweep_ms;
+    int64_t last_consumer_check_ms;
     const char *cause_id; /* what the running handler reacts to (service_emit ids) */
     int64_t cause_time_ms;
     unsigned emit_index;

@@ -13,6 +13,8 @@
 #include "outbox.h"
 #include "runtime.h"
 
+/* How often a ready service checks that its consumers still exist. */
+#define CONSUMER_CHECK_MS 5000
 /* The periodic tick's longest interval. */
 #define TICK_MAX_MS 1000
 /* How often shutdown checks whether the drain is complete. */
@@ -169,6 +171,7 @@ static enum lb_err plan_fetchers(struct service *svc, struct lb_why *why)
             return lb_fail(why, LB_EINVAL, "invalid domain %s", domain);
         snprintf(f->durable, sizeof(f->durable), "%s-%s", svc->def->name, domain);
         snprintf(f->filter, sizeof(f->filter), "lb.evt.%s.>", domain);
+        snprintf(f->domain, sizeof(f->domain), "%s", domain);
         f->consumer = (struct bus_consumer){
             .stream = f->stream,
             .durable = f->durable,
@@ -232,6 +235,32 @@ static enum lb_err setup_jetstream(struct service *svc, struct lb_why *why)
     return LB_OK;
 }
 
+/*
+ * A consumer deleted under a running service (by an operator, or a NATS
+ * store wiped and restored) would leave its fetcher pulling from nothing.
+ * Re-creating it lets the pulls, which name the consumer, flow again; the
+ * applied-id record absorbs what the new consumer delivers a second time.
+ */
+static void check_consumers(struct service *svc, int64_t wall_ms)
+{
+    struct lb_why why = {{0}};
+
+    if (!svc->ready || wall_ms - svc->last_consumer_check_ms < CONSUMER_CHECK_MS)
+        return;
+    svc->last_consumer_check_ms = wall_ms;
+    for (size_t i = 0; i < svc->fetcher_count; i++) {
+        const struct bus_consumer *c = &svc->fetchers[i].consumer;
+        bool exists = true;
+
+        if (bus_consumer_exists(svc->bus, c, &exists, &why) != LB_OK || exists)
+            continue;
+        log_warn("consumer %s on %s disappeared; re-creating it", c->durable, c->stream);
+        if (ensure_domain_stream(svc, svc->fetchers[i].domain, &why) != LB_OK ||
+            bus_ensure_consumer(svc->bus, c, &why) != LB_OK)
+            log_error("cannot re-create consumer %s: %s", c->durable, why.text);
+    }
+}
+
 static void on_wake(uv_async_t *handle)
 {
     dispatch_drain(handle->data);
@@ -242,7 +271,8 @@ static void on_wake(uv_async_t *handle)
  *  1. finish JetStream setup if NATS was not there at start;
  *  2. retry publishing outbox rows a failed publish left behind, and delete
  *     acked rows no batch has deleted yet (the service is idle);
- *  3. run the clock-driven sweep on the wall clock when it is due
+ *  3. every CONSUMER_CHECK_MS, re-create a consumer that disappeared;
+ *  4. run the clock-driven sweep on the wall clock when it is due
  *     (on the virtual clock, clock events run it instead).
  */
 static void on_tick(uv_timer_t *timer)
@@ -255,6 +285,7 @@ static void on_tick(uv_timer_t *timer)
         log_debug("JetStream not ready yet: %s", why.text);
     dispatch_flush_outbox(svc);
     dispatch_forget_outbox(svc);
+    check_consumers(svc, clock_wall_ms());
     if (svc->clock.mode == CLOCK_WALL && svc->def->sweep != NULL &&
         now - svc->last_sweep_ms >= svc->cfg.sweep_interval_ms) {
         if (store_begin(svc->store, &why) != LB_OK) {

@@ -255,6 +255,22 @@ static void test_poison_message(void **state)
     assert_int_equal(harness_metric(f->tally.http_port, "lb_events_applied_total"), 0);
 }
 
+/* A consumer deleted under the running service is re-created; nothing is applied twice. */
+static void test_consumer_recreated(void **state)
+{
+    struct fixture *f = *state;
+    jsErrCode jerr = 0;
+
+    publish_increment(f, "01JGONE0000000000000000001", "01JGONE0000000000000000001", "gone", 1);
+    harness_wait_metric(f->tally.http_port, "lb_events_applied_total", 1);
+    assert_int_equal(js_DeleteConsumer(f->js, "LB_SAMPLE", "tally-sample", NULL, &jerr), NATS_OK);
+    publish_increment(f, "01JGONE0000000000000000002", "01JGONE0000000000000000002", "gone", 1);
+    harness_wait_metric(f->tally.http_port, "lb_events_applied_total", 2);
+    /* The new consumer starts from the beginning: the first event comes again, skipped. */
+    harness_wait_metric(f->tally.http_port, "lb_events_duplicate_total", 1);
+    assert_int_equal(counter_value(f, "acme", "gone"), 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -264,6 +280,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_events_dead_lettered, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_id_other_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_message, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_consumer_recreated, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
