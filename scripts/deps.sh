@@ -10,6 +10,8 @@ packages=(
 )
 if [ "${1:-}" = "--tests" ]; then
   packages+=(nodejs npm openssl)
+  # kubectl renders the Kubernetes manifests offline (kubectl kustomize).
+  command -v kubectl >/dev/null || packages+=(kubernetes-client)
 fi
 
 missing=()

@@ -9,9 +9,12 @@ mode=""
 if [ "${1:-}" = "--sanitize" ]; then mode=--sanitize; shift; fi
 
 scripts/deps.sh --tests
-if [ ! -d tests/contract/node_modules ] || [ tests/contract/package-lock.json -nt tests/contract/node_modules ]; then
-  (cd tests/contract && npm ci --no-audit --no-fund --loglevel=error)
-fi
+for dir in tests/contract tests/deploy; do
+  [ -f "$dir/package-lock.json" ] || continue
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done
 scripts/build.sh $mode
 
 dir=build
