@@ -3,8 +3,9 @@
  *
  * envelope_parse checks the bytes with json_parse_strict, then the context
  * attributes against one table, then the extensions. envelope_build makes
- * the JSON with cJSON and parses it back before handing it out, so a service
- * never emits an event its consumers would refuse.
+ * the JSON with cJSON (working around its lossy printing of numbers) after
+ * checking the tree against the same rules, so a service never emits an
+ * event its consumers would refuse.
  *
  * Times: RFC 3339 with 'T' (or 't'), whole seconds, an optional fraction of
  * up to 9 digits (cut to milliseconds, not rounded), and Z or +-hh:mm. Leap
@@ -16,6 +17,7 @@
  */
 #include "envelope.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -523,11 +525,63 @@ enum lb_err envelope_check_subject(const struct envelope *e, const char *subject
 
 /* ---- build ------------------------------------------------------------------------------ */
 
+/* Integers below this magnitude have at most 15 digits. */
+#define EXACT_15_DIGITS_BELOW 1e15
+
+/* True when cJSON's first try, 15 significant digits, reads back as exactly `v`. */
+static bool prints_exactly_in_15_digits(double v)
+{
+    char text[32];
+
+    if (fabs(v) < EXACT_15_DIGITS_BELOW && v == trunc(v))
+        return true; /* the common case, without formatting */
+    (void)snprintf(text, sizeof(text), "%1.15g", v);
+    return strtod(text, NULL) == v;
+}
+
 /*
- * The event is parsed back before it is returned (a few microseconds for a
- * typical event): that proves every rule of envelope_parse, including those
- * on data (numbers within 2^53, unique keys, UTF-8, depth, size), with no
- * second copy of them here.
+ * cJSON 1.7.15 prints a number with 15 significant digits whenever they read
+ * back within a relative DBL_EPSILON, so 9007199254740992 is printed as
+ * 9.00719925474099e+15 and 0.30000000000000004 as 0.3. Such numbers under
+ * `node` are replaced by raw text with 17 digits, which reads back exactly.
+ * The tree has passed json_check_tree, so its depth is bounded. False when
+ * out of memory.
+ */
+static bool print_numbers_exactly(cJSON *node)
+{
+    cJSON *next;
+
+    for (cJSON *child = node->child; child != NULL; child = next) {
+        char text[32];
+        cJSON *raw;
+
+        next = child->next;
+        if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
+            if (!print_numbers_exactly(child))
+                return false;
+            continue;
+        }
+        if (!cJSON_IsNumber(child) || prints_exactly_in_15_digits(child->valuedouble))
+            continue;
+        (void)snprintf(text, sizeof(text), "%.17g", child->valuedouble);
+        raw = cJSON_CreateRaw(text);
+        if (raw == NULL)
+            return false;
+        /* The key moves to the replacement, which cJSON_Delete then frees. */
+        raw->string = child->string;
+        raw->type |= child->type & cJSON_StringIsConst;
+        child->string = NULL;
+        cJSON_ReplaceItemViaPointer(node, child, raw);
+    }
+    return true;
+}
+
+/*
+ * The event is checked as a tree, not printed and parsed back (which would
+ * double the cost of the outbox path): validate() applies envelope_parse's
+ * rules to the attributes, json_check_tree those of json_parse_strict to
+ * every value, and the printed length is held to ENVELOPE_MAX_BYTES. So what
+ * is built here parses back (test_build_* check it byte for byte).
  */
 enum lb_err envelope_build(const struct envelope_spec *spec, const cJSON *data, char **ret_text)
 {
@@ -561,14 +615,21 @@ enum lb_err envelope_build(const struct envelope_spec *spec, const cJSON *data, 
         !cJSON_AddItemToObject(root, "data", copy))
         goto cleanup;
     copy = NULL; /* root owns it now */
-    /* The same rules as envelope_parse, on the tree: no print-and-reparse per event. */
     err = validate(root, &check, NULL);
+    if (err == LB_OK)
+        err = json_check_tree(root, NULL);
     if (err != LB_OK)
         goto cleanup;
     err = LB_ENOMEM;
+    if (!print_numbers_exactly(root))
+        goto cleanup;
     text = cJSON_PrintUnformatted(root);
     if (text == NULL)
         goto cleanup;
+    if (strlen(text) > (size_t)ENVELOPE_MAX_BYTES) {
+        err = LB_ETOOBIG;
+        goto cleanup;
+    }
     err = LB_OK;
     *ret_text = text;
     text = NULL;

@@ -51,17 +51,20 @@ bool lb_err_is_transient(enum lb_err err)
 
 enum lb_err lb_fail(struct lb_why *why, enum lb_err err, const char *fmt, ...)
 {
+    char text[LB_WHY_MAX];
     va_list ap;
     int n;
 
     if (why == NULL)
         return err;
+    /* Formatted aside first: callers may pass why->text itself as an argument. */
     va_start(ap, fmt);
-    n = vsnprintf(why->text, sizeof(why->text), fmt, ap);
+    n = vsnprintf(text, sizeof(text), fmt, ap);
     va_end(ap);
     if (n < 0)
-        why->text[0] = '\0';
-    else if ((size_t)n >= sizeof(why->text))
-        memcpy(why->text + sizeof(why->text) - 4, "...", 4);
+        text[0] = '\0';
+    else if ((size_t)n >= sizeof(text))
+        memcpy(text + sizeof(text) - 4, "...", 4);
+    memcpy(why->text, text, sizeof(text));
     return err;
 }

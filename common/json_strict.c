@@ -474,6 +474,67 @@ static enum lb_err check_keys(const cJSON *node, int depth, struct lb_why *why)
     return LB_OK;
 }
 
+/* True when the C string `s` is valid UTF-8. */
+static bool utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t len = strlen(s);
+
+    for (size_t i = 0; i < len;) {
+        size_t n = p[i] < 0x80 ? 1 : utf8_sequence(p + i, len - i);
+
+        if (n == 0)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/* Checks one item of a tree built by code; containers are at `depth`. */
+static enum lb_err check_item(const cJSON *item, int depth, struct lb_why *why)
+{
+    if (cJSON_IsNumber(item)) {
+        if (!isfinite(item->valuedouble) || fabs(item->valuedouble) > (double)JSON_MAX_SAFE_INTEGER)
+            return lb_fail(why, LB_EINVAL, "number %.17g exceeds 2^53 at depth %d",
+                           item->valuedouble, depth);
+        return LB_OK;
+    }
+    if (cJSON_IsString(item)) {
+        if (item->valuestring == NULL || !utf8_valid(item->valuestring))
+            return lb_fail(why, LB_EINVAL, "a string at depth %d is not valid UTF-8", depth);
+        return LB_OK;
+    }
+    if (cJSON_IsBool(item) || cJSON_IsNull(item))
+        return LB_OK;
+    if (!cJSON_IsObject(item) && !cJSON_IsArray(item))
+        return lb_fail(why, LB_EINVAL, "an item at depth %d is raw or invalid JSON", depth);
+    if (depth > JSON_MAX_DEPTH)
+        return lb_fail(why, LB_EINVAL, "nesting deeper than %d", JSON_MAX_DEPTH);
+    for (const cJSON *child = item->child; child != NULL; child = child->next) {
+        enum lb_err err;
+
+        if (cJSON_IsObject(item) && (child->string == NULL || !utf8_valid(child->string)))
+            return lb_fail(why, LB_EINVAL, "a key at depth %d is missing or not valid UTF-8",
+                           depth);
+        err = check_item(child, depth + 1, why);
+        if (err != LB_OK)
+            return err;
+    }
+    return LB_OK;
+}
+
+enum lb_err json_check_tree(const cJSON *json, struct lb_why *why)
+{
+    enum lb_err err;
+
+    if (json == NULL)
+        return lb_fail(why, LB_EINVAL, "no JSON value");
+    err = check_item(json, 1, why);
+    if (err != LB_OK)
+        return err;
+    return check_keys(json, 1, why);
+}
+
 enum lb_err json_parse_strict(const char *text, size_t len, cJSON **ret_json, struct lb_why *why)
 {
     struct scanner s = {.text = text, .len = len, .pos = 0, .why = why};

@@ -35,6 +35,15 @@
 enum lb_err json_parse_strict(const char *text, size_t len, cJSON **ret_json, struct lb_why *why);
 
 /*
+ * Checks a tree built by code (not by json_parse_strict) against what
+ * json_parse_strict guarantees, so that its printed form parses back: unique
+ * keys, numbers finite and within JSON_MAX_SAFE_INTEGER, keys and strings in
+ * valid UTF-8, nesting within JSON_MAX_DEPTH, no raw items. LB_EINVAL with a
+ * reason, or LB_ENOMEM.
+ */
+enum lb_err json_check_tree(const cJSON *json, struct lb_why *why);
+
+/*
  * Reads member `name` of `obj` as an integer in [min, max]. The member must
  * be a JSON number with no fractional part. LB_ENOTFOUND when absent,
  * LB_EINVAL when of another type, fractional or out of range.

@@ -18,6 +18,9 @@
 #define STRINGIFY(x)  #x
 #define MACRO_TEXT(x) STRINGIFY(x)
 
+/* Characters of a subject quoted in a reason. */
+#define REASON_SUBJECT_MAX 80
+
 /* Tokens after the prefix: domain, tenant, name. */
 #define EVENT_TOKENS 3
 
@@ -155,25 +158,25 @@ enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_p
     if (subject == NULL || subject[0] == '\0')
         return lb_fail(why, LB_EINVAL, "the subject is empty");
     if (strnlen(subject, SUBJECT_MAX) >= SUBJECT_MAX)
-        return lb_fail(why, LB_EINVAL, "subject %.64s... is longer than %d bytes", subject,
-                       SUBJECT_MAX - 1);
+        return lb_fail(why, LB_EINVAL, "subject %.*s... is longer than %d bytes",
+                       REASON_SUBJECT_MAX, subject, SUBJECT_MAX - 1);
     if (strncmp(subject, EVENT_PREFIX, EVENT_PREFIX_LEN) != 0)
         return lb_fail(why, LB_EINVAL,
-                       "subject %s is not an event subject (lb.evt.<domain>.<tenant>.<name>)",
-                       subject);
+                       "subject %.*s is not an event subject (lb.evt.<domain>.<tenant>.<name>)",
+                       REASON_SUBJECT_MAX, subject);
     p = subject + EVENT_PREFIX_LEN;
     for (;;) {
         const char *dot = strchr(p, '.');
         size_t len = dot != NULL ? (size_t)(dot - p) : strlen(p);
 
         if (len == 0)
-            return lb_fail(why, LB_EINVAL, "subject %s has an empty token at byte %zu", subject,
-                           (size_t)(p - subject));
+            return lb_fail(why, LB_EINVAL, "subject %.*s has an empty token at byte %zu",
+                           REASON_SUBJECT_MAX, subject, (size_t)(p - subject));
         if (len == 1 && (*p == '*' || *p == '>'))
             return lb_fail(why, LB_EINVAL,
-                           "subject %s has the wildcard '%c': events are "
+                           "subject %.*s has the wildcard '%c': events are "
                            "published on concrete subjects",
-                           subject, *p);
+                           REASON_SUBJECT_MAX, subject, *p);
         if (count < EVENT_TOKENS)
             tokens[count] = (struct token){.start = p, .len = len};
         count++;
@@ -183,17 +186,19 @@ enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_p
     }
     if (count != EVENT_TOKENS)
         return lb_fail(why, LB_EINVAL,
-                       "subject %s has %zu tokens; an event subject has 5 "
+                       "subject %.*s has %zu tokens; an event subject has 5 "
                        "(lb.evt.<domain>.<tenant>.<name>)",
-                       subject, count + 2);
+                       REASON_SUBJECT_MAX, subject, count + 2);
     for (size_t i = 0; i < EVENT_TOKENS; i++) {
         const struct token *t = &tokens[i];
         const char *problem =
             i == 1 ? tenant_problem(t->start, t->len) : token_problem(t->start, t->len);
 
         if (problem != NULL)
-            return lb_fail(why, LB_EINVAL, "subject %s: the %s token \"%.*s\" %s", subject,
-                           roles[i], (int)t->len, t->start, problem);
+            return lb_fail(why, LB_EINVAL, "subject %.*s: the %s token \"%.*s\" %s",
+                           REASON_SUBJECT_MAX, subject, roles[i],
+                           (int)(t->len < SUBJECT_TOKEN_MAX ? t->len : SUBJECT_TOKEN_MAX), t->start,
+                           problem);
     }
     copy_token(parts.domain, &tokens[0]);
     copy_token(parts.tenant, &tokens[1]);

@@ -36,6 +36,9 @@ static void test_fail(void **state)
     assert_int_equal(lb_fail(&why, LB_ECONFLICT, "x=%d", 5), LB_ECONFLICT);
     assert_string_equal(why.text, "x=5");
     assert_int_equal(lb_fail(NULL, LB_EIO, "ignored"), LB_EIO);
+    /* A reason may prefix the reason already there. */
+    lb_fail(&why, LB_EINVAL, "tenant: %s", why.text);
+    assert_string_equal(why.text, "tenant: x=5");
     memset(long_text, 'a', sizeof(long_text) - 1);
     long_text[sizeof(long_text) - 1] = '\0';
     lb_fail(&why, LB_EINVAL, "%s", long_text);
