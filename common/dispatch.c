@@ -162,7 +162,7 @@ static enum lb_err run_endpoint(struct service *svc, struct work *w, const char 
         store_rollback_to(svc->store);
         goto done;
     }
-    w->reply = cJSON_PrintUnformatted(reply);
+    w->reply = json_print(reply);
     if (w->reply == NULL)
         err = lb_fail(why, LB_ENOMEM, "out of memory serializing the reply");
 done:

@@ -17,7 +17,6 @@
  */
 #include "envelope.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -525,57 +524,6 @@ enum lb_err envelope_check_subject(const struct envelope *e, const char *subject
 
 /* ---- build ------------------------------------------------------------------------------ */
 
-/* Integers below this magnitude have at most 15 digits. */
-#define EXACT_15_DIGITS_BELOW 1e15
-
-/* True when cJSON's first try, 15 significant digits, reads back as exactly `v`. */
-static bool prints_exactly_in_15_digits(double v)
-{
-    char text[32];
-
-    if (fabs(v) < EXACT_15_DIGITS_BELOW && v == trunc(v))
-        return true; /* the common case, without formatting */
-    (void)snprintf(text, sizeof(text), "%1.15g", v);
-    return strtod(text, NULL) == v;
-}
-
-/*
- * cJSON 1.7.15 prints a number with 15 significant digits whenever they read
- * back within a relative DBL_EPSILON, so 9007199254740992 is printed as
- * 9.00719925474099e+15 and 0.30000000000000004 as 0.3. Such numbers under
- * `node` are replaced by raw text with 17 digits, which reads back exactly.
- * The tree has passed json_check_tree, so its depth is bounded. False when
- * out of memory.
- */
-static bool print_numbers_exactly(cJSON *node)
-{
-    cJSON *next;
-
-    for (cJSON *child = node->child; child != NULL; child = next) {
-        char text[32];
-        cJSON *raw;
-
-        next = child->next;
-        if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
-            if (!print_numbers_exactly(child))
-                return false;
-            continue;
-        }
-        if (!cJSON_IsNumber(child) || prints_exactly_in_15_digits(child->valuedouble))
-            continue;
-        (void)snprintf(text, sizeof(text), "%.17g", child->valuedouble);
-        raw = cJSON_CreateRaw(text);
-        if (raw == NULL)
-            return false;
-        /* The key moves to the replacement, which cJSON_Delete then frees. */
-        raw->string = child->string;
-        raw->type |= child->type & cJSON_StringIsConst;
-        child->string = NULL;
-        cJSON_ReplaceItemViaPointer(node, child, raw);
-    }
-    return true;
-}
-
 /*
  * The event is checked as a tree, not printed and parsed back (which would
  * double the cost of the outbox path): validate() applies envelope_parse's
@@ -621,9 +569,7 @@ enum lb_err envelope_build(const struct envelope_spec *spec, const cJSON *data, 
     if (err != LB_OK)
         goto cleanup;
     err = LB_ENOMEM;
-    if (!print_numbers_exactly(root))
-        goto cleanup;
-    text = cJSON_PrintUnformatted(root);
+    text = json_print(root);
     if (text == NULL)
         goto cleanup;
     if (strlen(text) > (size_t)ENVELOPE_MAX_BYTES) {

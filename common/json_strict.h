@@ -59,4 +59,12 @@ enum lb_err json_get_int(const cJSON *obj, const char *name, int64_t min, int64_
 enum lb_err json_get_string(const cJSON *obj, const char *name, size_t max_len,
                             const char **ret_value, struct lb_why *why);
 
+/*
+ * Prints `tree` as compact JSON with every number exact: cJSON 1.7.15 prints
+ * 9007199254740992 as 9.00719925474099e+15. Numbers it would round are
+ * replaced in `tree` by raw items first. The text is malloc'd (caller
+ * frees); NULL when out of memory.
+ */
+char *json_print(cJSON *tree);
+
 #endif

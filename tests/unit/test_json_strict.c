@@ -420,22 +420,35 @@ static void test_get_string(void **state)
     cJSON_Delete(json);
 }
 
+/* cJSON alone prints 2^53 as 9.00719925474099e+15; json_print keeps every number exact. */
+static void test_print_exact(void **state)
+{
+    cJSON *tree = cJSON_CreateObject();
+    char *text;
+
+    (void)state;
+    cJSON_AddNumberToObject(tree, "big", 9007199254740992.0);
+    cJSON_AddNumberToObject(tree, "third", 0.30000000000000004);
+    cJSON_AddNumberToObject(tree, "small", 42);
+    cJSON_AddItemToObject(tree, "nested", cJSON_CreateObject());
+    cJSON_AddNumberToObject(cJSON_GetObjectItem(tree, "nested"), "n", -9007199254740991.0);
+    text = json_print(tree);
+    assert_string_equal(text, "{\"big\":9007199254740992,\"third\":0.30000000000000004,"
+                              "\"small\":42,\"nested\":{\"n\":-9007199254740991}}");
+    free(text);
+    cJSON_Delete(tree);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_documents),
-        cmocka_unit_test(test_malformed),
-        cmocka_unit_test(test_what_cjson_relaxes),
-        cmocka_unit_test(test_trailing_bytes),
-        cmocka_unit_test(test_not_nul_terminated),
-        cmocka_unit_test(test_duplicate_keys),
-        cmocka_unit_test(test_number_limits),
-        cmocka_unit_test(test_depth_limit),
-        cmocka_unit_test(test_out_of_memory),
-        cmocka_unit_test(test_check_tree),
-        cmocka_unit_test(test_get_int),
-        cmocka_unit_test(test_get_int_built_trees),
-        cmocka_unit_test(test_get_string),
+        cmocka_unit_test(test_print_exact),         cmocka_unit_test(test_valid_documents),
+        cmocka_unit_test(test_malformed),           cmocka_unit_test(test_what_cjson_relaxes),
+        cmocka_unit_test(test_trailing_bytes),      cmocka_unit_test(test_not_nul_terminated),
+        cmocka_unit_test(test_duplicate_keys),      cmocka_unit_test(test_number_limits),
+        cmocka_unit_test(test_depth_limit),         cmocka_unit_test(test_out_of_memory),
+        cmocka_unit_test(test_check_tree),          cmocka_unit_test(test_get_int),
+        cmocka_unit_test(test_get_int_built_trees), cmocka_unit_test(test_get_string),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
