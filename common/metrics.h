@@ -23,7 +23,10 @@ void metrics_free(struct metrics *m);
 /*
  * The value slot of `name{labels}` (labels in Prometheus syntax without the
  * braces, "" for none), created at 0 on first use. The family's help and
- * type are fixed by its first call. Returns NULL only when out of memory.
+ * type are fixed by its first call. Returns NULL when out of memory, or when
+ * `name` is not a valid metric name ([a-zA-Z_:][a-zA-Z0-9_:]*) or `labels`
+ * is not a valid label set (name="value" pairs, values escaped as \\, \" and
+ * \n); an invalid name or label set registers nothing.
  */
 double *metrics_slot(struct metrics *m, enum metric_type type, const char *name, const char *help,
                      const char *labels);
