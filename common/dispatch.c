@@ -24,6 +24,7 @@
 #include "envelope.h"
 #include "json_strict.h"
 #include "log.h"
+#include "orgtree.h"
 #include "outbox.h"
 #include "runtime.h"
 
@@ -317,10 +318,21 @@ static service_event_fn find_handler(const struct service *svc, const char *type
     return NULL;
 }
 
+/* A type the service lists in `ignores`: part of a domain it consumes, of no use to it. */
+static bool is_ignored(const struct service *svc, const char *type)
+{
+    for (const char *const *t = svc->def->ignores; t != NULL && *t != NULL; t++) {
+        if (strcmp(*t, type) == 0)
+            return true;
+    }
+    return false;
+}
+
 static void apply_event(struct service *svc, struct work *w, const struct delivery *d,
                         const struct envelope *ev)
 {
     service_event_fn handler = find_handler(svc, ev->type);
+    service_event_fn org_handler = svc->def->org_tree ? orgtree_handler(ev->type) : NULL;
     uint64_t digest = id_digest(d->data, d->len);
     struct log_ids ids = {.event_id = ev->id};
     enum applied_state state;
@@ -341,7 +353,12 @@ static void apply_event(struct service *svc, struct work *w, const struct delive
         dead_letter(svc, w, d, ev->id, LB_ECONFLICT, why.text);
         return;
     }
-    if (handler == NULL) {
+    if (handler == NULL && org_handler == NULL && is_ignored(svc, ev->type)) {
+        w->disposition = DISPOSE_ACK;
+        w->outcome = OUTCOME_IGNORED;
+        return;
+    }
+    if (handler == NULL && org_handler == NULL) {
         snprintf(why.text, sizeof(why.text), "no handler for event type %s", ev->type);
         dead_letter(svc, w, d, ev->id, LB_EUNSUPPORTED, why.text);
         return;
@@ -350,7 +367,11 @@ static void apply_event(struct service *svc, struct work *w, const struct delive
     if (err != LB_OK)
         goto retry;
     set_cause(svc, ev->id);
-    err = handler(svc, ev, &why);
+    /* The org tree learns first, so the service's own handler sees the new tree. */
+    if (org_handler != NULL)
+        err = org_handler(svc, ev, &why);
+    if (err == LB_OK && handler != NULL)
+        err = handler(svc, ev, &why);
     set_cause(svc, NULL);
     if (err == LB_OK)
         err = applied_record(svc->store, ev->id, digest, service_now_ms(svc), &why);
@@ -583,6 +604,9 @@ static void count_outcome(struct service *svc, const struct work *w)
         break;
     case OUTCOME_DUPLICATE:
         (*svc->metric_duplicates)++;
+        break;
+    case OUTCOME_IGNORED:
+        (*svc->metric_ignored)++;
         break;
     case OUTCOME_DEAD_LETTER:
         (*svc->metric_dead_letters)++;

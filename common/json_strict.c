@@ -627,6 +627,22 @@ enum lb_err json_get_string(const cJSON *obj, const char *name, size_t max_len,
 /* Integers below this magnitude have at most 15 digits. */
 #define EXACT_15_DIGITS_BELOW 1e15
 
+enum lb_err json_check_members(const cJSON *obj, const char *const *known, struct lb_why *why)
+{
+    const cJSON *item;
+
+    cJSON_ArrayForEach(item, obj)
+    {
+        bool found = false;
+
+        for (const char *const *k = known; *k && !found; k++)
+            found = strcmp(*k, item->string) == 0;
+        if (!found)
+            return lb_fail(why, LB_EINVAL, "unknown member \"%.64s\"", item->string);
+    }
+    return LB_OK;
+}
+
 /* True when cJSON's first try, 15 significant digits, reads back as exactly `v`. */
 static bool prints_exactly_in_15_digits(double v)
 {

@@ -60,6 +60,13 @@ enum lb_err json_get_string(const cJSON *obj, const char *name, size_t max_len,
                             const char **ret_value, struct lb_why *why);
 
 /*
+ * LB_EINVAL when `obj` has a member whose name is not in `known` (a
+ * NULL-terminated list): requests refuse unknown members, so a typo is an
+ * error, not a silent no-op.
+ */
+enum lb_err json_check_members(const cJSON *obj, const char *const *known, struct lb_why *why);
+
+/*
  * Prints `tree` as compact JSON with every number exact: cJSON 1.7.15 prints
  * 9007199254740992 as 9.00719925474099e+15. Numbers it would round are
  * replaced in `tree` by raw items first. The text is malloc'd (caller

@@ -95,6 +95,7 @@ enum work_outcome {
     OUTCOME_NONE,
     OUTCOME_APPLIED,
     OUTCOME_DUPLICATE,
+    OUTCOME_IGNORED,
     OUTCOME_DEAD_LETTER,
     OUTCOME_RETRY
 };
@@ -156,6 +157,7 @@ struct service {
     unsigned emit_index;
     double *metric_applied;
     double *metric_duplicates;
+    double *metric_ignored;
     double *metric_dead_letters;
     double *metric_redeliveries;
     double *metric_published;

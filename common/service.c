@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "log.h"
+#include "orgtree.h"
 #include "outbox.h"
 #include "runtime.h"
 
@@ -128,6 +129,8 @@ static enum lb_err register_metrics(struct service *svc)
     svc->metric_applied = counter(svc, "lb_events_applied_total", "Events applied", "");
     svc->metric_duplicates =
         counter(svc, "lb_events_duplicate_total", "Redelivered or replayed events skipped", "");
+    svc->metric_ignored = counter(svc, "lb_events_ignored_total",
+                                  "Events of a consumed domain the service has no use for", "");
     svc->metric_dead_letters =
         counter(svc, "lb_events_dead_lettered_total", "Events sent to the dead-letter subject", "");
     svc->metric_redeliveries =
@@ -140,7 +143,8 @@ static enum lb_err register_metrics(struct service *svc)
     svc->metric_ready = gauge(svc, "lb_ready", "1 when streams and consumers are ready");
     svc->metric_virtual_now =
         gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
-    if (!svc->metric_applied || !svc->metric_duplicates || !svc->metric_dead_letters ||
+    if (!svc->metric_applied || !svc->metric_duplicates || !svc->metric_ignored ||
+        !svc->metric_dead_letters ||
         !svc->metric_redeliveries || !svc->metric_published || !svc->metric_batches ||
         !svc->metric_outbox_pending || !svc->metric_connected || !svc->metric_ready ||
         !svc->metric_virtual_now)
@@ -385,6 +389,9 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
     if (err == LB_OK)
         err = store_migrate(svc->store, svc->def->name, svc->def->migrations,
                             svc->def->migration_count, why);
+    if (err == LB_OK && svc->def->org_tree)
+        err = store_migrate(svc->store, "orgtree", orgtree_migrations, orgtree_migration_count,
+                            why);
     return err;
 }
 

@@ -16,6 +16,7 @@
 #ifndef LB_SERVICE_H
 #define LB_SERVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,11 +72,15 @@ struct service_def {
     int default_http_port;   /* for /healthz, /readyz, /metrics */
     const struct store_migration *migrations;
     size_t migration_count;
+    bool org_tree; /* keeps the org tree (orgtree.h): creates the lb_org table */
     const struct service_endpoint *endpoints;
     size_t endpoint_count;
     const char *const *consumes; /* domains whose events it reads; NULL-terminated */
     const struct service_event *events;
     size_t event_count;
+    /* Types of consumed domains it knowingly skips (acked, counted); NULL-terminated or
+     * NULL. Any other type without a handler is dead-lettered as unsupported. */
+    const char *const *ignores;
     const char *const *produces;       /* domains it emits into; NULL-terminated */
     service_sweep_fn sweep;            /* NULL when the service has no clock-driven work */
     const struct config_entry *config; /* the service's own settings, or NULL */

@@ -41,22 +41,6 @@ static cJSON *counter_reply(const char *tenant, const char *name, const struct c
     return reply;
 }
 
-enum lb_err tally_check_members(const cJSON *obj, const char *const *known, struct lb_why *why)
-{
-    const cJSON *item;
-
-    cJSON_ArrayForEach(item, obj)
-    {
-        bool found = false;
-
-        for (const char *const *k = known; *k && !found; k++)
-            found = strcmp(*k, item->string) == 0;
-        if (!found)
-            return lb_fail(why, LB_EINVAL, "unknown member \"%.64s\"", item->string);
-    }
-    return LB_OK;
-}
-
 enum lb_err tally_add(struct service *svc, const struct request *req, cJSON **ret_reply,
                       struct lb_why *why)
 {
@@ -67,7 +51,7 @@ enum lb_err tally_add(struct service *svc, const struct request *req, cJSON **re
     int64_t amount;
     enum lb_err err;
 
-    err = tally_check_members(req->body, known, why);
+    err = json_check_members(req->body, known, why);
     if (err == LB_OK)
         err = decode_key(req->body, &tenant, &name, why);
     if (err != LB_OK)
@@ -91,7 +75,7 @@ enum lb_err tally_get(struct service *svc, const struct request *req, cJSON **re
     struct counter c;
     enum lb_err err;
 
-    err = tally_check_members(req->body, known, why);
+    err = json_check_members(req->body, known, why);
     if (err == LB_OK)
         err = decode_key(req->body, &tenant, &name, why);
     if (err == LB_OK)

@@ -48,7 +48,7 @@ enum lb_err tally_on_increment(struct service *svc, const struct envelope *ev, s
 
     if (ev->data == NULL)
         return lb_fail(why, LB_EINVAL, "increment has no data");
-    err = tally_check_members(ev->data, known, why);
+    err = json_check_members(ev->data, known, why);
     if (err != LB_OK)
         return lb_fail(why, LB_EINVAL, "data: %s", why->text);
     err = json_get_string(ev->data, "counter", TALLY_NAME_MAX, &name, why);

@@ -54,8 +54,6 @@ enum lb_err tally_store_mark_idle(struct store *s, const char *tenant, const cha
                                   int64_t version, struct lb_why *why);
 
 /* api.c, events.c, sweeps.c */
-/* Refuses members outside `known` (NULL-terminated): a typo is an error, not a no-op. */
-enum lb_err tally_check_members(const cJSON *obj, const char *const *known, struct lb_why *why);
 enum lb_err tally_add(struct service *svc, const struct request *req, cJSON **ret_reply,
                       struct lb_why *why);
 enum lb_err tally_get(struct service *svc, const struct request *req, cJSON **ret_reply,
