@@ -118,8 +118,8 @@ enum lb_err orgtree_within(struct store *s, const char *tenant, const char *ance
         return LB_OK;
     if (err != LB_OK)
         return err;
-    *ret_within = !a.deleted && !o.deleted &&
-                  strncmp(org_path, ancestor_path, strlen(ancestor_path)) == 0;
+    *ret_within =
+        !a.deleted && !o.deleted && strncmp(org_path, ancestor_path, strlen(ancestor_path)) == 0;
     return LB_OK;
 }
 
@@ -179,8 +179,8 @@ enum lb_err caller_may_act_on(struct store *s, const struct caller *caller, cons
 }
 
 enum lb_err orgtree_each_in_subtree(struct store *s, const char *tenant, const char *root,
-                                    enum lb_err (*fn)(const struct org *org, void *arg),
-                                    void *arg, struct lb_why *why)
+                                    enum lb_err (*fn)(const struct org *org, void *arg), void *arg,
+                                    struct lb_why *why)
 {
     static const char sql[] = "SELECT id, parent, name, kind FROM lb_org "
                               "WHERE tenant = ? AND path GLOB ? AND deleted = 0 ORDER BY path";
@@ -266,8 +266,9 @@ static enum lb_err on_org_created(struct service *svc, const struct envelope *ev
         return lb_fail(why, LB_EINVAL, "name: %s", why->text);
     err = json_get_string(ev->data, "kind", 16, &kind_name, why);
     if (err != LB_OK || !org_kind_parse(kind_name, &kind))
-        return lb_fail(why, LB_EINVAL, "kind: must be one of distributor, reseller, msp, "
-                                       "customer, suborg");
+        return lb_fail(why, LB_EINVAL,
+                       "kind: must be one of distributor, reseller, msp, "
+                       "customer, suborg");
     parent_item = cJSON_GetObjectItemCaseSensitive(ev->data, "parent");
     if (parent_item == NULL)
         return lb_fail(why, LB_EINVAL, "parent: missing (null for the root org)");
@@ -331,14 +332,12 @@ static enum lb_err live_org_of(struct store *s, const struct envelope *ev, struc
     return err;
 }
 
-static enum lb_err on_org_moved(struct service *svc, const struct envelope *ev,
-                                struct lb_why *why)
+static enum lb_err on_org_moved(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"org", "parent", NULL};
-    static const char move_sql[] =
-        "UPDATE lb_org SET path = ?3 || substr(path, length(?2) + 1), "
-        "parent = CASE WHEN id = ?4 THEN ?5 ELSE parent END "
-        "WHERE tenant = ?1 AND path GLOB ?2 || '*'";
+    static const char move_sql[] = "UPDATE lb_org SET path = ?3 || substr(path, length(?2) + 1), "
+                                   "parent = CASE WHEN id = ?4 THEN ?5 ELSE parent END "
+                                   "WHERE tenant = ?1 AND path GLOB ?2 || '*'";
     struct store *s = service_store(svc);
     char old_path[ORG_PATH_MAX + 1];
     char new_path[ORG_PATH_MAX + 1];

@@ -90,7 +90,7 @@ enum lb_err caller_may_act_on(struct store *s, const struct caller *caller, cons
  * first, parents before children; stops at the first error.
  */
 enum lb_err orgtree_each_in_subtree(struct store *s, const char *tenant, const char *root,
-                                    enum lb_err (*fn)(const struct org *org, void *arg),
-                                    void *arg, struct lb_why *why);
+                                    enum lb_err (*fn)(const struct org *org, void *arg), void *arg,
+                                    struct lb_why *why);
 
 #endif

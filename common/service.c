@@ -144,10 +144,9 @@ static enum lb_err register_metrics(struct service *svc)
     svc->metric_virtual_now =
         gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
     if (!svc->metric_applied || !svc->metric_duplicates || !svc->metric_ignored ||
-        !svc->metric_dead_letters ||
-        !svc->metric_redeliveries || !svc->metric_published || !svc->metric_batches ||
-        !svc->metric_outbox_pending || !svc->metric_connected || !svc->metric_ready ||
-        !svc->metric_virtual_now)
+        !svc->metric_dead_letters || !svc->metric_redeliveries || !svc->metric_published ||
+        !svc->metric_batches || !svc->metric_outbox_pending || !svc->metric_connected ||
+        !svc->metric_ready || !svc->metric_virtual_now)
         return LB_ENOMEM;
     return LB_OK;
 }
@@ -390,8 +389,8 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
         err = store_migrate(svc->store, svc->def->name, svc->def->migrations,
                             svc->def->migration_count, why);
     if (err == LB_OK && svc->def->org_tree)
-        err = store_migrate(svc->store, "orgtree", orgtree_migrations, orgtree_migration_count,
-                            why);
+        err =
+            store_migrate(svc->store, "orgtree", orgtree_migrations, orgtree_migration_count, why);
     return err;
 }
 
