@@ -241,13 +241,11 @@ static enum lb_err live_parent(struct store *s, const char *tenant, const char *
     return err;
 }
 
-static enum lb_err on_org_created(struct service *svc, const struct envelope *ev,
-                                  struct lb_why *why)
+static enum lb_err on_org_created(struct store *s, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"org", "parent", "name", "kind", NULL};
     static const char sql[] = "INSERT INTO lb_org (tenant, id, parent, name, kind, path) "
                               "VALUES (?, ?, ?, ?, ?, ?)";
-    struct store *s = service_store(svc);
     const cJSON *parent_item;
     char path[ORG_PATH_MAX + 1];
     const char *id, *parent = "", *name, *kind_name;
@@ -332,13 +330,12 @@ static enum lb_err live_org_of(struct store *s, const struct envelope *ev, struc
     return err;
 }
 
-static enum lb_err on_org_moved(struct service *svc, const struct envelope *ev, struct lb_why *why)
+static enum lb_err on_org_moved(struct store *s, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"org", "parent", NULL};
     static const char move_sql[] = "UPDATE lb_org SET path = ?3 || substr(path, length(?2) + 1), "
                                    "parent = CASE WHEN id = ?4 THEN ?5 ELSE parent END "
                                    "WHERE tenant = ?1 AND path GLOB ?2 || '*'";
-    struct store *s = service_store(svc);
     char old_path[ORG_PATH_MAX + 1];
     char new_path[ORG_PATH_MAX + 1];
     const char *parent;
@@ -380,12 +377,10 @@ static enum lb_err on_org_moved(struct service *svc, const struct envelope *ev, 
     return store_step_done(s, stmt, why);
 }
 
-static enum lb_err on_org_renamed(struct service *svc, const struct envelope *ev,
-                                  struct lb_why *why)
+static enum lb_err on_org_renamed(struct store *s, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"org", "name", NULL};
     static const char sql[] = "UPDATE lb_org SET name = ? WHERE tenant = ? AND id = ?";
-    struct store *s = service_store(svc);
     const char *name;
     struct org org;
     sqlite3_stmt *stmt;
@@ -408,14 +403,12 @@ static enum lb_err on_org_renamed(struct service *svc, const struct envelope *ev
     return store_step_done(s, stmt, why);
 }
 
-static enum lb_err on_org_deleted(struct service *svc, const struct envelope *ev,
-                                  struct lb_why *why)
+static enum lb_err on_org_deleted(struct store *s, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"org", NULL};
     static const char children_sql[] =
         "SELECT count(*) FROM lb_org WHERE tenant = ? AND parent = ? AND deleted = 0";
     static const char sql[] = "UPDATE lb_org SET deleted = 1 WHERE tenant = ? AND id = ?";
-    struct store *s = service_store(svc);
     struct org org;
     const char *id;
     sqlite3_stmt *stmt;
@@ -450,17 +443,36 @@ static enum lb_err on_org_deleted(struct service *svc, const struct envelope *ev
     return store_step_done(s, stmt, why);
 }
 
-static const struct service_event org_events[] = {
+static const struct {
+    const char *type;
+    enum lb_err (*apply)(struct store *s, const struct envelope *ev, struct lb_why *why);
+} org_events[] = {
     {"licensebus.directory.org_created.v1", on_org_created},
     {"licensebus.directory.org_moved.v1", on_org_moved},
     {"licensebus.directory.org_renamed.v1", on_org_renamed},
     {"licensebus.directory.org_deleted.v1", on_org_deleted},
 };
+
+enum lb_err orgtree_apply(struct store *s, const struct envelope *ev, struct lb_why *why)
+{
+    for (size_t i = 0; i < sizeof(org_events) / sizeof(org_events[0]); i++) {
+        if (strcmp(org_events[i].type, ev->type) == 0)
+            return org_events[i].apply(s, ev, why);
+    }
+    return lb_fail(why, LB_EUNSUPPORTED, "%s is not an org event", ev->type);
+}
+
+static enum lb_err apply_org_event(struct service *svc, const struct envelope *ev,
+                                   struct lb_why *why)
+{
+    return orgtree_apply(service_store(svc), ev, why);
+}
+
 service_event_fn orgtree_handler(const char *type)
 {
     for (size_t i = 0; i < sizeof(org_events) / sizeof(org_events[0]); i++) {
         if (strcmp(org_events[i].type, type) == 0)
-            return org_events[i].handler;
+            return apply_org_event;
     }
     return NULL;
 }

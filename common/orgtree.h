@@ -57,6 +57,9 @@ extern const size_t orgtree_migration_count;
  */
 service_event_fn orgtree_handler(const char *type);
 
+/* Applies one org event to the tree in `s`; LB_EUNSUPPORTED for other types. */
+enum lb_err orgtree_apply(struct store *s, const struct envelope *ev, struct lb_why *why);
+
 /* "distributor" ... "suborg"; NULL for an out-of-range kind. */
 const char *org_kind_name(enum org_kind kind);
 bool org_kind_parse(const char *name, enum org_kind *ret_kind);

@@ -16,6 +16,9 @@ static const struct service_event events[] = {
 };
 
 static const char *const consumes[] = {"sample", NULL};
+
+/* Other sample types tally has no use for: acked and counted, not dead-lettered (D18). */
+static const char *const ignores[] = {"licensebus.sample.noted.v1", NULL};
 static const char *const produces[] = {"tally", NULL};
 
 static const struct config_entry config[] = {
@@ -33,6 +36,7 @@ static const struct service_def tally = {
     .consumes = consumes,
     .events = events,
     .event_count = sizeof(events) / sizeof(events[0]),
+    .ignores = ignores,
     .produces = produces,
     .sweep = tally_sweep,
     .config = config,

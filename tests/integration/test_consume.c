@@ -203,6 +203,22 @@ static void test_bad_events_dead_lettered(void **state)
     assert_int_equal(harness_wait_stream(f->js, "LB_DLQ", "lb.dlq.tally", 8), 8);
 }
 
+/* A type of a consumed domain the service lists as ignored is acked and counted, no more. */
+static void test_ignored_type(void **state)
+{
+    struct fixture *f = *state;
+    char *event = harness_event("01JIGN00000000000000000001", "licensebus.sample.noted.v1", "acme",
+                                TIME, "{\"anything\":true}");
+
+    harness_js_publish(f->js, "lb.evt.sample.acme.noted", NULL, event, strlen(event));
+    free(event);
+    publish_increment(f, "01JIGN00000000000000000002", NULL, "after", 1);
+    harness_wait_metric(f->tally.http_port, "lb_events_applied_total", 1);
+    assert_int_equal(harness_metric(f->tally.http_port, "lb_events_ignored_total"), 1);
+    assert_int_equal(harness_metric(f->tally.http_port, "lb_events_dead_lettered_total"), 0);
+    assert_int_equal(counter_value(f, "acme", "after"), 1);
+}
+
 /* The same id with another payload is refused, and the first effect stays. */
 static void test_same_id_other_payload(void **state)
 {
@@ -278,6 +294,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_duplicate_applied_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_replay_changes_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events_dead_lettered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ignored_type, setup, teardown),
         cmocka_unit_test_setup_teardown(test_same_id_other_payload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_message, setup, teardown),
         cmocka_unit_test_setup_teardown(test_consumer_recreated, setup, teardown),
