@@ -315,6 +315,17 @@ enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, boo
                    c->stream, natsStatus_GetText(s), (int)jerr);
 }
 
+enum lb_err bus_delete_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why)
+{
+    jsErrCode jerr = 0;
+    natsStatus s = js_DeleteConsumer(b->js, c->stream, c->durable, NULL, &jerr);
+
+    if (s == NATS_OK || s == NATS_NOT_FOUND)
+        return LB_OK;
+    return lb_fail(why, LB_EUNAVAILABLE, "deleting consumer %s on %s: %s (JetStream error %d)",
+                   c->durable, c->stream, natsStatus_GetText(s), (int)jerr);
+}
+
 enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
                                natsSubscription **ret_sub, struct lb_why *why)
 {

@@ -90,6 +90,9 @@ enum lb_err bus_ensure_stream(struct bus *b, const struct bus_stream *def, struc
 /* Creates or updates the durable consumer so its settings are exactly `c`. */
 enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why);
 
+/* Deletes the durable consumer (LB_OK when it was not there). */
+enum lb_err bus_delete_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why);
+
 /* Sets *ret_exists to whether the durable consumer is there (LB_OK when the answer is known). */
 enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
                                 struct lb_why *why);

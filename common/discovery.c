@@ -71,11 +71,16 @@ enum lb_err discovery_subscribe(struct service *svc, struct lb_why *why)
 
 static bool add_identity(cJSON *root, const struct service *svc, int verb)
 {
-    return cJSON_AddStringToObject(root, "type", verb_types[verb]) &&
-           cJSON_AddStringToObject(root, "name", svc->def->name) &&
-           cJSON_AddStringToObject(root, "id", svc->id) &&
-           cJSON_AddStringToObject(root, "version", LB_VERSION) &&
-           cJSON_AddObjectToObject(root, "metadata");
+    cJSON *meta;
+
+    if (!cJSON_AddStringToObject(root, "type", verb_types[verb]) ||
+        !cJSON_AddStringToObject(root, "name", svc->def->name) ||
+        !cJSON_AddStringToObject(root, "id", svc->id) ||
+        !cJSON_AddStringToObject(root, "version", LB_VERSION) ||
+        (meta = cJSON_AddObjectToObject(root, "metadata")) == NULL)
+        return false;
+    /* Which tenants this instance serves (D16): "k/N". */
+    return svc->partition < 0 || cJSON_AddStringToObject(meta, "partition", svc->cfg.partition);
 }
 
 static bool add_info_endpoint(cJSON *list, const struct endpoint_state *ep, const char *queue)

@@ -90,7 +90,7 @@ enum lb_err service_emit(struct service *svc, const char *tenant, const char *na
     char source[SUBJECT_TOKEN_MAX + 16];
     char id[ID_LEN + 1];
     struct envelope_spec spec;
-    int64_t now = service_now_ms(svc);
+    int64_t now = svc->cause_time_ms > 0 ? svc->cause_time_ms : service_now_ms(svc);
     char *text = NULL;
     enum lb_err err;
 
@@ -117,13 +117,35 @@ enum lb_err service_emit(struct service *svc, const char *tenant, const char *na
     return LB_OK;
 }
 
-static void set_cause(struct service *svc, const char *cause_id)
+/*
+ * What the running handler reacts to. `time_ms` is the causing event's time
+ * (0 for requests and sweeps): events emitted in reaction to a consumed
+ * event carry its time and derive their ids from it, so applying the same
+ * event again (a rebuild, a moved partition) emits byte-identical events,
+ * which consumers downstream recognize as duplicates.
+ */
+static void set_cause(struct service *svc, const char *cause_id, int64_t time_ms)
 {
     svc->cause_id = cause_id;
+    svc->cause_time_ms = time_ms;
     svc->emit_index = 0;
 }
 
 /* ---- requests ---------------------------------------------------------- */
+
+/* A request on lb.api.<service>.<endpoint>.<tenant> may act on that tenant only. */
+static enum lb_err check_subject_tenant(const char *subject, const cJSON *body, struct lb_why *why)
+{
+    char tenant[SUBJECT_TOKEN_MAX + 1];
+    const char *claimed = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "tenant"));
+    enum lb_err err = subject_request_tenant(subject, tenant, why);
+
+    if (err != LB_OK || tenant[0] == '\0' || claimed == NULL || strcmp(claimed, tenant) == 0)
+        return err;
+    return lb_fail(why, LB_EFORBIDDEN,
+                   "tenant \"%.64s\" of the request differs from tenant \"%s\" of its subject",
+                   claimed, tenant);
+}
 
 static enum lb_err run_endpoint(struct service *svc, struct work *w, const char *request_id,
                                 struct lb_why *why)
@@ -147,14 +169,19 @@ static enum lb_err run_endpoint(struct service *svc, struct work *w, const char 
         return lb_fail(why, LB_EINVAL, "request body must be a JSON object");
     }
     req.body = body;
+    err = check_subject_tenant(natsMsg_GetSubject(w->msg), body, why);
+    if (err != LB_OK) {
+        cJSON_Delete(body);
+        return err;
+    }
     err = store_savepoint(svc->store, why);
     if (err != LB_OK)
         goto done;
     /* Every request is its own cause: a retried request id must not reuse event ids. */
     id_new(cause, clock_wall_ms());
-    set_cause(svc, cause);
+    set_cause(svc, cause, 0);
     err = w->endpoint->def->handler(svc, &req, &reply, why);
-    set_cause(svc, NULL);
+    set_cause(svc, NULL, 0);
     if (err == LB_OK && reply == NULL)
         err = lb_fail(why, LB_EINTERNAL, "endpoint %s produced no reply", req.endpoint);
     if (err == LB_OK)
@@ -366,13 +393,13 @@ static void apply_event(struct service *svc, struct work *w, const struct delive
     err = store_savepoint(svc->store, &why);
     if (err != LB_OK)
         goto retry;
-    set_cause(svc, ev->id);
+    set_cause(svc, ev->id, ev->time_ms);
     /* The org tree learns first, so the service's own handler sees the new tree. */
     if (org_handler != NULL)
         err = org_handler(svc, ev, &why);
     if (err == LB_OK && handler != NULL)
         err = handler(svc, ev, &why);
-    set_cause(svc, NULL);
+    set_cause(svc, NULL, 0);
     if (err == LB_OK)
         err = applied_record(svc->store, ev->id, digest, service_now_ms(svc), &why);
     if (err == LB_OK)
@@ -452,9 +479,9 @@ enum lb_err dispatch_sweep(struct service *svc, int64_t now_ms)
         return LB_OK;
     /* Sweep ids derive from the time of the sweep, so a replay emits the same ids. */
     snprintf(cause, sizeof(cause), "sweep@%lld", (long long)now_ms);
-    set_cause(svc, cause);
+    set_cause(svc, cause, 0);
     err = svc->def->sweep(svc, now_ms, &why);
-    set_cause(svc, NULL);
+    set_cause(svc, NULL, 0);
     if (err != LB_OK)
         log_error("sweep at %lld failed: %s: %s", (long long)now_ms, lb_err_code(err), why.text);
     svc->last_sweep_ms = now_ms;

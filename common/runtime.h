@@ -36,6 +36,7 @@ struct runtime_config {
     char *log_level;
     char *clock;
     char *fault;
+    char *partition;
     int64_t http_port;
     bool http_bind_all;
     int64_t stream_replicas;
@@ -61,8 +62,10 @@ struct discovery_closure {
 struct endpoint_state {
     struct service *svc;
     const struct service_endpoint *def;
-    char subject[SUBJECT_MAX];
+    char subject[SUBJECT_MAX];        /* lb.api.<service>.<endpoint>, or its partition form */
+    char tenant_subject[SUBJECT_MAX]; /* unpartitioned: <subject>.> (tenant-bearing requests) */
     natsSubscription *sub;
+    natsSubscription *tenant_sub;
     int64_t num_requests;
     int64_t num_errors;
     int64_t processing_ns;
@@ -135,6 +138,9 @@ struct service {
     struct endpoint_state *endpoints;
     struct fetcher *fetchers;
     size_t fetcher_count;
+    int partition;     /* LB_PARTITION k/N: k, or -1 when serving every tenant */
+    int partitions;    /* N, or 0 */
+    bool new_database; /* created by this start: consumers replay the streams (D16) */
     natsSubscription *discovery_subs[DISCOVERY_SUBS];
     struct discovery_closure discovery_closures[3];
     void *service_config;  /* the service's own settings (def->config), or NULL */

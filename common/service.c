@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "orgtree.h"
@@ -61,6 +62,9 @@ static const struct config_entry runtime_config_table[] = {
      "wait for a lock held by another process (e.g. a backup)"},
     {"LB_SQLITE_SYNC_FULL", "true", CONFIG_BOOL, RT(sqlite_sync_full), 0, 0,
      "fsync every commit (acks follow commits, so this is the durable choice)"},
+    {"LB_PARTITION", "", CONFIG_STRING, RT(partition), 0, 0,
+     "k/N: serve only the tenants NATS maps to partition k of N (docs/decisions.md D16); "
+     "empty: every tenant"},
     {"LB_FAULT", "", CONFIG_STRING, RT(fault), 0, 0,
      "tests only: crash_before_publish or crash_after_publish"},
 };
@@ -151,47 +155,99 @@ static enum lb_err register_metrics(struct service *svc)
     return LB_OK;
 }
 
-/* Fills one consumer definition per consumed domain, plus the clock in virtual mode. */
+/*
+ * Reads LB_PARTITION "k/N" (empty: every tenant). N must equal the partition
+ * count of the NATS subject mapping (deploy/nats/partitions.conf).
+ */
+static enum lb_err parse_partition(struct service *svc, struct lb_why *why)
+{
+    const char *text = svc->cfg.partition;
+    int k, n, used = 0;
+
+    svc->partition = -1;
+    svc->partitions = 0;
+    if (text == NULL || *text == '\0')
+        return LB_OK;
+    if (sscanf(text, "%d/%d%n", &k, &n, &used) != 2 || text[used] != '\0' || n < 1 ||
+        n > SUBJECT_PARTITIONS_MAX || k < 0 || k >= n)
+        return lb_fail(why, LB_EINVAL, "LB_PARTITION: \"%s\" is not k/N with 0 <= k < N <= %d",
+                       text, SUBJECT_PARTITIONS_MAX);
+    svc->partition = k;
+    svc->partitions = n;
+    return LB_OK;
+}
+
+/* One consumer: all of a domain, its partition k, or its platform-wide (_sys) events. */
+static enum lb_err plan_fetcher(struct service *svc, const char *domain, const char *part,
+                                struct lb_why *why)
+{
+    struct fetcher *f = &svc->fetchers[svc->fetcher_count];
+    int64_t step = svc->cfg.ack_wait_ms;
+
+    f->svc = svc;
+    if (subject_stream_name(f->stream, domain) != LB_OK)
+        return lb_fail(why, LB_EINVAL, "invalid domain %s", domain);
+    if (part == NULL) {
+        snprintf(f->durable, sizeof(f->durable), "%s-%s", svc->def->name, domain);
+        snprintf(f->filter, sizeof(f->filter), "lb.evt.%s.>", domain);
+    } else if (strcmp(part, SUBJECT_SYSTEM_TENANT) == 0) {
+        snprintf(f->durable, sizeof(f->durable), "%s-%s-p%d-sys", svc->def->name, domain,
+                 svc->partition);
+        snprintf(f->filter, sizeof(f->filter), "lb.evt.%s._sys.>", domain);
+    } else {
+        snprintf(f->durable, sizeof(f->durable), "%s-%s-p%s", svc->def->name, domain, part);
+        snprintf(f->filter, sizeof(f->filter), "lb.evt.%s.*.*.%s", domain, part);
+    }
+    snprintf(f->domain, sizeof(f->domain), "%s", domain);
+    f->consumer = (struct bus_consumer){
+        .stream = f->stream,
+        .durable = f->durable,
+        .filter_subject = f->filter,
+        .ack_wait_ms = svc->cfg.ack_wait_ms,
+        .max_deliver = svc->cfg.max_deliver,
+        .max_ack_pending = svc->cfg.max_ack_pending,
+    };
+    /* BackOff needs fewer steps than deliveries: ack_wait, then doubling. */
+    for (int64_t k = 0; k < svc->cfg.max_deliver - 1 && k < BUS_BACKOFF_MAX; k++) {
+        f->consumer.backoff_ms[k] = step;
+        step *= 2;
+    }
+    atomic_init(&f->exited, false);
+    svc->fetcher_count++;
+    return LB_OK;
+}
+
+/*
+ * One consumer per consumed domain, plus the clock in virtual mode. A
+ * partition k reads lb.evt.<domain>.*.*.<k> (the token NATS appends) and,
+ * separately, the domain's platform-wide _sys events, which every
+ * partition needs; clock ticks are all _sys.
+ */
 static enum lb_err plan_fetchers(struct service *svc, struct lb_why *why)
 {
     const char *const *consumes = svc->def->consumes;
+    char part[16];
     size_t n = 0;
+    enum lb_err err = LB_OK;
 
     while (consumes != NULL && consumes[n] != NULL)
         n++;
-    svc->fetchers = calloc(n + 1, sizeof(*svc->fetchers));
+    svc->fetchers = calloc(2 * n + 1, sizeof(*svc->fetchers));
     if (svc->fetchers == NULL)
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    for (size_t i = 0; i <= n; i++) {
-        struct fetcher *f = &svc->fetchers[svc->fetcher_count];
-        const char *domain = i < n ? consumes[i] : "clock";
-        int64_t step = svc->cfg.ack_wait_ms;
-
-        if (i == n && svc->clock.mode != CLOCK_VIRTUAL)
-            break;
-        f->svc = svc;
-        if (subject_stream_name(f->stream, domain) != LB_OK)
-            return lb_fail(why, LB_EINVAL, "invalid domain %s", domain);
-        snprintf(f->durable, sizeof(f->durable), "%s-%s", svc->def->name, domain);
-        snprintf(f->filter, sizeof(f->filter), "lb.evt.%s.>", domain);
-        snprintf(f->domain, sizeof(f->domain), "%s", domain);
-        f->consumer = (struct bus_consumer){
-            .stream = f->stream,
-            .durable = f->durable,
-            .filter_subject = f->filter,
-            .ack_wait_ms = svc->cfg.ack_wait_ms,
-            .max_deliver = svc->cfg.max_deliver,
-            .max_ack_pending = svc->cfg.max_ack_pending,
-        };
-        /* BackOff needs fewer steps than deliveries: ack_wait, then doubling. */
-        for (int64_t k = 0; k < svc->cfg.max_deliver - 1 && k < BUS_BACKOFF_MAX; k++) {
-            f->consumer.backoff_ms[k] = step;
-            step *= 2;
+    snprintf(part, sizeof(part), "%d", svc->partition);
+    for (size_t i = 0; err == LB_OK && i < n; i++) {
+        if (svc->partition < 0) {
+            err = plan_fetcher(svc, consumes[i], NULL, why);
+        } else {
+            err = plan_fetcher(svc, consumes[i], part, why);
+            if (err == LB_OK)
+                err = plan_fetcher(svc, consumes[i], SUBJECT_SYSTEM_TENANT, why);
         }
-        atomic_init(&f->exited, false);
-        svc->fetcher_count++;
     }
-    return LB_OK;
+    if (err == LB_OK && svc->clock.mode == CLOCK_VIRTUAL)
+        err = plan_fetcher(svc, "clock", svc->partition < 0 ? NULL : SUBJECT_SYSTEM_TENANT, why);
+    return err;
 }
 
 static enum lb_err ensure_domain_stream(struct service *svc, const char *domain, struct lb_why *why)
@@ -224,6 +280,13 @@ static enum lb_err setup_jetstream(struct service *svc, struct lb_why *why)
         err = ensure_domain_stream(svc, *d, why);
     if (err == LB_OK && svc->clock.mode == CLOCK_VIRTUAL)
         err = ensure_domain_stream(svc, "clock", why);
+    /* A new database (a new volume, a moved partition) rebuilds from the streams. */
+    for (size_t i = 0; err == LB_OK && svc->new_database && i < svc->fetcher_count; i++)
+        err = bus_delete_consumer(svc->bus, &svc->fetchers[i].consumer, why);
+    if (err == LB_OK && svc->new_database) {
+        log_info("new database: consumers start from the beginning of their streams");
+        svc->new_database = false;
+    }
     for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++)
         err = bus_ensure_consumer(svc->bus, &svc->fetchers[i].consumer, why);
     for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
@@ -319,6 +382,9 @@ static bool drain_complete(struct service *svc)
     for (size_t i = 0; i < svc->def->endpoint_count; i++) {
         if (svc->endpoints[i].sub != NULL && natsSubscription_IsValid(svc->endpoints[i].sub))
             return false;
+        if (svc->endpoints[i].tenant_sub != NULL &&
+            natsSubscription_IsValid(svc->endpoints[i].tenant_sub))
+            return false;
     }
     for (size_t i = 0; i < DISCOVERY_SUBS; i++) {
         if (svc->discovery_subs[i] != NULL && natsSubscription_IsValid(svc->discovery_subs[i]))
@@ -361,6 +427,8 @@ static void on_signal(uv_signal_t *handle, int signum)
     for (size_t i = 0; i < svc->def->endpoint_count; i++) {
         if (svc->endpoints[i].sub != NULL)
             natsSubscription_Drain(svc->endpoints[i].sub);
+        if (svc->endpoints[i].tenant_sub != NULL)
+            natsSubscription_Drain(svc->endpoints[i].tenant_sub);
     }
     /* Draining lets callbacks already running finish before the loop closes its handles. */
     for (size_t i = 0; i < DISCOVERY_SUBS; i++) {
@@ -384,6 +452,7 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
         sizeof(path))
         return lb_fail(why, LB_EINVAL, "LB_DATA_DIR is too long");
     opts.path = path;
+    svc->new_database = access(path, F_OK) != 0;
     err = store_open(&opts, &svc->store, why);
     if (err == LB_OK)
         err = store_migrate(svc->store, svc->def->name, svc->def->migrations,
@@ -406,6 +475,20 @@ static enum lb_err subscribe_endpoints(struct service *svc, struct lb_why *why)
         ep->def = &svc->def->endpoints[i];
         if (subject_api(ep->subject, svc->def->name, ep->def->name) != LB_OK)
             return lb_fail(why, LB_EINVAL, "invalid endpoint name %s", ep->def->name);
+        /* lb.api.<service>.<endpoint>.<tenant> reaches the tenant's partition through the
+         * NATS mapping, which appends .<k>; unpartitioned, both forms are served. */
+        if ((size_t)snprintf(ep->tenant_subject, sizeof(ep->tenant_subject), "%s.>", ep->subject) >=
+            sizeof(ep->tenant_subject))
+            return lb_fail(why, LB_EINVAL, "endpoint subject %s is too long", ep->subject);
+        if (svc->partition >= 0) {
+            char plain[SUBJECT_MAX];
+
+            memcpy(plain, ep->subject, sizeof(plain));
+            if ((size_t)snprintf(ep->subject, sizeof(ep->subject), "%s.*.%d", plain,
+                                 svc->partition) >= sizeof(ep->subject))
+                return lb_fail(why, LB_EINVAL, "endpoint subject %s is too long", plain);
+            ep->tenant_subject[0] = '\0';
+        }
     }
     return LB_OK;
 }
@@ -416,6 +499,11 @@ static enum lb_err start_subscriptions(struct service *svc, struct lb_why *why)
         struct endpoint_state *ep = &svc->endpoints[i];
         natsStatus s = natsConnection_QueueSubscribe(&ep->sub, bus_conn(svc->bus), ep->subject,
                                                      svc->def->name, dispatch_on_request, ep);
+
+        if (s == NATS_OK && ep->tenant_subject[0] != '\0')
+            s = natsConnection_QueueSubscribe(&ep->tenant_sub, bus_conn(svc->bus),
+                                              ep->tenant_subject, svc->def->name,
+                                              dispatch_on_request, ep);
 
         if (s != NATS_OK)
             return lb_fail(why, bus_err(s), "subscribing to %s: %s", ep->subject,
@@ -468,7 +556,9 @@ static enum lb_err service_start(struct service *svc, struct lb_why *why)
     clock_init(&svc->clock, mode, 0);
     svc->started_ms = clock_wall_ms();
     id_new(svc->id, svc->started_ms);
-    err = open_database(svc, why);
+    err = parse_partition(svc, why);
+    if (err == LB_OK)
+        err = open_database(svc, why);
     if (err == LB_OK)
         err = runtime_load_clock(svc, why);
     if (err == LB_OK)
@@ -479,7 +569,10 @@ static enum lb_err service_start(struct service *svc, struct lb_why *why)
         err = plan_fetchers(svc, why);
     if (err != LB_OK)
         return err;
-    snprintf(conn_name, sizeof(conn_name), "lb-%s", svc->def->name);
+    if (svc->partition >= 0)
+        snprintf(conn_name, sizeof(conn_name), "lb-%s-p%d", svc->def->name, svc->partition);
+    else
+        snprintf(conn_name, sizeof(conn_name), "lb-%s", svc->def->name);
     bopts = (struct bus_options){
         .url = svc->cfg.nats_url,
         .name = conn_name,
@@ -508,8 +601,10 @@ static void service_release(struct service *svc)
 {
     for (size_t i = 0; i < svc->fetcher_count; i++)
         fetcher_join(&svc->fetchers[i]);
-    for (size_t i = 0; svc->endpoints && i < svc->def->endpoint_count; i++)
+    for (size_t i = 0; svc->endpoints && i < svc->def->endpoint_count; i++) {
         natsSubscription_Destroy(svc->endpoints[i].sub);
+        natsSubscription_Destroy(svc->endpoints[i].tenant_sub);
+    }
     for (size_t i = 0; i < DISCOVERY_SUBS; i++)
         natsSubscription_Destroy(svc->discovery_subs[i]);
     if (svc->bus != NULL)

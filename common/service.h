@@ -106,7 +106,10 @@ int64_t service_now_ms(const struct service *svc);
  * outbox, in the current transaction. Its id is derived from what caused it
  * (the consumed event, the request, or the sweep and its time) and the
  * number of events emitted so far for that cause, so replaying the same
- * input emits the same ids. *ret_id (optional) receives the id.
+ * input emits the same ids. Its `time` is the service's now, except in
+ * reaction to a consumed event: then it is that event's time, so applying
+ * the same event again emits the same bytes. *ret_id (optional) receives
+ * the id.
  */
 enum lb_err service_emit(struct service *svc, const char *tenant, const char *name, int version,
                          const cJSON *data, char ret_id[27], struct lb_why *why);

@@ -21,8 +21,9 @@
 /* Characters of a subject quoted in a reason. */
 #define REASON_SUBJECT_MAX 80
 
-/* Tokens after the prefix: domain, tenant, name. */
-#define EVENT_TOKENS 3
+/* Tokens after the prefix: domain, tenant, name, and the optional partition. */
+#define EVENT_TOKENS     3
+#define EVENT_TOKENS_MAX 4
 
 /* Prefix of every stream name. */
 #define STREAM_PREFIX     "LB_"
@@ -139,6 +140,21 @@ enum lb_err subject_stream_name(char ret_name[SUBJECT_MAX], const char *domain)
     return LB_OK;
 }
 
+/* The partition a token names ("0".."SUBJECT_PARTITIONS_MAX-1"), or -1. */
+static int partition_number(const char *t, size_t len)
+{
+    int n = 0;
+
+    if (len == 0 || len > 4 || (len > 1 && t[0] == '0'))
+        return -1;
+    for (size_t i = 0; i < len; i++) {
+        if (t[i] < '0' || t[i] > '9')
+            return -1;
+        n = n * 10 + (t[i] - '0');
+    }
+    return n < SUBJECT_PARTITIONS_MAX ? n : -1;
+}
+
 /* Copies a checked token into a field of struct event_subject. */
 static void copy_token(char ret_field[SUBJECT_TOKEN_MAX + 1], const struct token *t)
 {
@@ -150,8 +166,8 @@ enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_p
                                 struct lb_why *why)
 {
     static const char *const roles[EVENT_TOKENS] = {"domain", "tenant", "name"};
-    struct token tokens[EVENT_TOKENS];
-    struct event_subject parts;
+    struct token tokens[EVENT_TOKENS_MAX];
+    struct event_subject parts = {.partition = -1};
     size_t count = 0;
     const char *p;
 
@@ -177,18 +193,26 @@ enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_p
                            "subject %.*s has the wildcard '%c': events are "
                            "published on concrete subjects",
                            REASON_SUBJECT_MAX, subject, *p);
-        if (count < EVENT_TOKENS)
+        if (count < EVENT_TOKENS_MAX)
             tokens[count] = (struct token){.start = p, .len = len};
         count++;
         if (dot == NULL)
             break;
         p = dot + 1;
     }
-    if (count != EVENT_TOKENS)
+    if (count != EVENT_TOKENS && count != EVENT_TOKENS_MAX)
         return lb_fail(why, LB_EINVAL,
                        "subject %.*s has %zu tokens; an event subject has 5 "
-                       "(lb.evt.<domain>.<tenant>.<name>)",
+                       "(lb.evt.<domain>.<tenant>.<name>), or 6 with the partition token "
+                       "NATS appends",
                        REASON_SUBJECT_MAX, subject, count + 2);
+    if (count == EVENT_TOKENS_MAX) {
+        parts.partition = partition_number(tokens[3].start, tokens[3].len);
+        if (parts.partition < 0)
+            return lb_fail(why, LB_EINVAL,
+                           "subject %.*s: the partition token must be a number below %d",
+                           REASON_SUBJECT_MAX, subject, SUBJECT_PARTITIONS_MAX);
+    }
     for (size_t i = 0; i < EVENT_TOKENS; i++) {
         const struct token *t = &tokens[i];
         const char *problem =
@@ -204,5 +228,37 @@ enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_p
     copy_token(parts.tenant, &tokens[1]);
     copy_token(parts.name, &tokens[2]);
     *ret_parts = parts;
+    return LB_OK;
+}
+
+enum lb_err subject_request_tenant(const char *subject, char ret_tenant[SUBJECT_TOKEN_MAX + 1],
+                                   struct lb_why *why)
+{
+    struct token tokens[6];
+    size_t count = 0;
+    const char *p = subject;
+
+    ret_tenant[0] = '\0';
+    for (;;) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot != NULL ? (size_t)(dot - p) : strlen(p);
+
+        if (count < 6)
+            tokens[count] = (struct token){.start = p, .len = len};
+        count++;
+        if (dot == NULL)
+            break;
+        p = dot + 1;
+    }
+    if (count <= 4)
+        return LB_OK; /* lb.api.<service>.<endpoint> */
+    if (count > 6 || (count == 6 && partition_number(tokens[5].start, tokens[5].len) < 0))
+        return lb_fail(why, LB_EINVAL,
+                       "request subject %.*s is not lb.api.<service>.<endpoint>[.<tenant>]",
+                       REASON_SUBJECT_MAX, subject);
+    if (tenant_problem(tokens[4].start, tokens[4].len) != NULL)
+        return lb_fail(why, LB_EINVAL, "request subject %.*s: the tenant token %s",
+                       REASON_SUBJECT_MAX, subject, tenant_problem(tokens[4].start, tokens[4].len));
+    copy_token(ret_tenant, &tokens[4]);
     return LB_OK;
 }

@@ -26,11 +26,19 @@
 /* The tenant of platform-wide events. */
 #define SUBJECT_SYSTEM_TENANT "_sys"
 
-/* The parts of an event subject. */
+/* Most partitions a deployment may have (docs/decisions.md D16). */
+#define SUBJECT_PARTITIONS_MAX 1024
+
+/*
+ * The parts of an event subject. Publishers use lb.evt.<domain>.<tenant>.<name>;
+ * in a partitioned deployment NATS maps it to ...<name>.<partition> before the
+ * stream stores it.
+ */
 struct event_subject {
     char domain[SUBJECT_TOKEN_MAX + 1]; /* producer: a service or platform source */
     char tenant[SUBJECT_TOKEN_MAX + 1]; /* org id, or SUBJECT_SYSTEM_TENANT */
     char name[SUBJECT_TOKEN_MAX + 1];   /* event name, e.g. license_issued */
+    int partition;                      /* the partition token, or -1 when absent */
 };
 
 /* True when `token` is a valid domain, name, service or endpoint token. */
@@ -46,6 +54,15 @@ enum lb_err subject_event(char ret_subject[SUBJECT_MAX], const char *domain, con
 /* Splits an event subject; LB_EINVAL with a reason if it is not one. */
 enum lb_err subject_parse_event(const char *subject, struct event_subject *ret_parts,
                                 struct lb_why *why);
+
+/*
+ * The tenant a request subject names: lb.api.<service>.<endpoint>.<tenant>
+ * (the form partitioned deployments route on; NATS may append .<k>).
+ * ret_tenant is "" for the plain lb.api.<service>.<endpoint>; LB_EINVAL
+ * when the tenant token is not a valid tenant or extra tokens follow.
+ */
+enum lb_err subject_request_tenant(const char *subject, char ret_tenant[SUBJECT_TOKEN_MAX + 1],
+                                   struct lb_why *why);
 
 /* Builds "lb.api.<service>.<endpoint>". */
 enum lb_err subject_api(char ret_subject[SUBJECT_MAX], const char *service, const char *endpoint);

@@ -176,6 +176,12 @@ void harness_nats_stop(struct nats_server *ns)
 
 void harness_nats_cluster_start(struct nats_server nodes[HARNESS_CLUSTER_SIZE], char ret_urls[256])
 {
+    harness_nats_cluster_start_with(nodes, ret_urls, NULL);
+}
+
+void harness_nats_cluster_start_with(struct nats_server nodes[HARNESS_CLUSTER_SIZE],
+                                     char ret_urls[256], const char *extra_config)
+{
     int routes[HARNESS_CLUSTER_SIZE];
     size_t used = 0;
     int64_t deadline;
@@ -198,7 +204,7 @@ void harness_nats_cluster_start(struct nats_server nodes[HARNESS_CLUSTER_SIZE], 
                  i + 1, routes[i], a, b);
     }
     for (int i = 0; i < HARNESS_CLUSTER_SIZE; i++)
-        nats_launch(&nodes[i], NULL);
+        nats_launch(&nodes[i], extra_config);
     /* JetStream answers once the cluster has elected its meta leader. */
     deadline = now_ms() + HARNESS_WAIT_MS;
     for (;;) {

@@ -66,6 +66,9 @@ void harness_nats_stop(struct nats_server *ns);
  * and waits until JetStream answers; ret_urls gets the comma-separated URLs.
  */
 void harness_nats_cluster_start(struct nats_server nodes[HARNESS_CLUSTER_SIZE], char ret_urls[256]);
+/* Same, with extra configuration lines (e.g. subject mappings) on every node. */
+void harness_nats_cluster_start_with(struct nats_server nodes[HARNESS_CLUSTER_SIZE],
+                                     char ret_urls[256], const char *extra_config);
 
 /* A client connection (asserts on failure). */
 natsConnection *harness_connect(const struct nats_server *ns);

@@ -48,6 +48,7 @@ static void test_configs(void **state)
 
     assert_int_equal(check_config("local.conf"), 0);
     assert_int_equal(check_config("cluster.conf"), 0);
+    assert_int_equal(check_config("partitions.conf"), 0);
     /* The check is real: a missing password variable makes the file invalid. */
     unsetenv("LB_NATS_PASSWORD_ADMIN");
     assert_int_not_equal(check_config("cluster.conf"), 0);

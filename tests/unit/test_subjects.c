@@ -125,6 +125,13 @@ static void test_parse(void **state)
     assert_string_equal(p.domain, "sample");
     assert_string_equal(p.tenant, "acme");
     assert_string_equal(p.name, "increment");
+    assert_int_equal(p.partition, -1);
+    /* In a partitioned deployment NATS appends the tenant's partition. */
+    assert_int_equal(subject_parse_event("lb.evt.sample.acme.increment.7", &p, &why), LB_OK);
+    assert_string_equal(p.name, "increment");
+    assert_int_equal(p.partition, 7);
+    assert_int_equal(subject_parse_event("lb.evt.sample.acme.increment.1023", &p, &why), LB_OK);
+    assert_int_equal(p.partition, 1023);
     assert_int_equal(subject_parse_event("lb.evt.clock._sys.tick", &p, &why), LB_OK);
     assert_string_equal(p.tenant, "_sys");
     /* Tokens at the limit parse back into the struct's fields. */
@@ -157,7 +164,11 @@ static void test_parse_refused(void **state)
     assert_parse_refused("lb.evt.sample.acme.x.", "empty token at byte 21");
     assert_parse_refused("lb.evt..acme.x", "empty token at byte 7");
     assert_parse_refused("lb.evt.sample.acme", "has 4 tokens; an event subject has 5");
-    assert_parse_refused("lb.evt.sample.acme.x.y", "has 6 tokens");
+    assert_parse_refused("lb.evt.sample.acme.x.y", "the partition token must be a number below");
+    assert_parse_refused("lb.evt.sample.acme.x.1024", "the partition token");
+    assert_parse_refused("lb.evt.sample.acme.x.01", "the partition token");
+    assert_parse_refused("lb.evt.sample.acme.x.-1", "the partition token");
+    assert_parse_refused("lb.evt.sample.acme.x.1.2", "has 7 tokens");
     assert_parse_refused("lb.evt.sample.*.x", "wildcard '*'");
     assert_parse_refused("lb.evt.sample.acme.>", "wildcard '>'");
     assert_parse_refused("lb.evt.>", "wildcard '>'");
