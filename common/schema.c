@@ -1,0 +1,699 @@
+/*
+ * schema.c - a JSON Schema (2020-12) validator for the keywords the
+ * contract uses; see schema.h for the list and the rules.
+ *
+ * Files are parsed once and kept by their path relative to the set's
+ * directory; a $ref resolves against the directory of the file it is in.
+ * Patterns are compiled once. The instance pointer of the first violation
+ * is built on the way down, so the reason names the member at fault.
+ */
+#include "schema.h"
+
+#include <math.h>
+#include <regex.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "json_strict.h"
+
+/* Deepest schema nesting followed ($ref chains included). */
+#define SCHEMA_DEPTH_MAX 64
+/* Longest instance pointer kept in a reason. */
+#define POINTER_MAX 256
+
+struct loaded_file {
+    char *path; /* relative to the set's directory, normalized */
+    cJSON *root;
+};
+
+struct compiled_pattern {
+    char *source; /* the ECMA-262 text */
+    regex_t re;
+    regex_t refused; /* a leading negative lookahead "^(?!X)": what must not match */
+    bool has_refused;
+    bool usable; /* false when POSIX cannot express it */
+};
+
+struct schema_set {
+    char *dir;
+    struct loaded_file *files;
+    size_t file_count;
+    struct compiled_pattern *patterns;
+    size_t pattern_count;
+};
+
+struct walk {
+    struct schema_set *set;
+    struct lb_why *why;
+    char pointer[POINTER_MAX]; /* where in the instance we are */
+    int depth;
+};
+
+/* Keywords that only annotate. */
+static const char *const annotations[] = {
+    "$schema",         "$id",     "$comment", "$defs",     "title",      "description",
+    "examples",        "default", "readOnly", "writeOnly", "deprecated", "contentMediaType",
+    "contentEncoding", NULL,
+};
+
+/* Keywords this validator checks. */
+static const char *const checked[] = {
+    "$ref",
+    "allOf",
+    "anyOf",
+    "oneOf",
+    "not",
+    "type",
+    "const",
+    "enum",
+    "properties",
+    "required",
+    "additionalProperties",
+    "patternProperties",
+    "items",
+    "minItems",
+    "maxItems",
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "format",
+    NULL,
+};
+
+static bool listed(const char *const *list, const char *name)
+{
+    for (; *list != NULL; list++) {
+        if (strcmp(*list, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+enum lb_err schema_set_open(const char *dir, struct schema_set **ret_set, struct lb_why *why)
+{
+    struct schema_set *set = calloc(1, sizeof(*set));
+
+    if (set == NULL || (set->dir = strdup(dir)) == NULL) {
+        free(set);
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    }
+    *ret_set = set;
+    return LB_OK;
+}
+
+void schema_set_free(struct schema_set *set)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->file_count; i++) {
+        free(set->files[i].path);
+        cJSON_Delete(set->files[i].root);
+    }
+    for (size_t i = 0; i < set->pattern_count; i++) {
+        if (set->patterns[i].usable)
+            regfree(&set->patterns[i].re);
+        if (set->patterns[i].has_refused)
+            regfree(&set->patterns[i].refused);
+        free(set->patterns[i].source);
+    }
+    free(set->files);
+    free(set->patterns);
+    free(set->dir);
+    free(set);
+}
+
+/* ---- files and references -------------------------------------------------------------- */
+
+/* Joins `base`'s directory and `rel`, resolving "." and ".." (never above the set's root). */
+static bool join_path(char *out, size_t size, const char *base, const char *rel)
+{
+    char joined[512];
+    char *parts[64];
+    size_t n = 0, used = 0;
+    const char *slash = strrchr(base, '/');
+    int len = slash != NULL ? (int)(slash - base) : 0;
+
+    if ((size_t)snprintf(joined, sizeof(joined), "%.*s%s%s", len, base, len ? "/" : "", rel) >=
+        sizeof(joined))
+        return false;
+    for (char *save = NULL, *t = strtok_r(joined, "/", &save); t; t = strtok_r(NULL, "/", &save)) {
+        if (strcmp(t, ".") == 0)
+            continue;
+        if (strcmp(t, "..") == 0) {
+            if (n == 0)
+                return false;
+            n--;
+        } else if (n < 64) {
+            parts[n++] = t;
+        } else {
+            return false;
+        }
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int w = snprintf(out + used, size - used, "%s%s", i ? "/" : "", parts[i]);
+
+        if (w < 0 || (size_t)w >= size - used)
+            return false;
+        used += (size_t)w;
+    }
+    return n > 0;
+}
+
+static enum lb_err load_file(struct schema_set *set, const char *path, const cJSON **ret_root,
+                             struct lb_why *why)
+{
+    char full[1024];
+    struct loaded_file *grown;
+    FILE *f;
+    char *text = NULL;
+    long size;
+    cJSON *root = NULL;
+    enum lb_err err;
+
+    for (size_t i = 0; i < set->file_count; i++) {
+        if (strcmp(set->files[i].path, path) == 0) {
+            *ret_root = set->files[i].root;
+            return LB_OK;
+        }
+    }
+    snprintf(full, sizeof(full), "%s/%s", set->dir, path);
+    f = fopen(full, "rb");
+    if (f == NULL)
+        return lb_fail(why, LB_ENOTFOUND, "no schema %s", full);
+    if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
+        (text = malloc((size_t)size + 1)) != NULL &&
+        fread(text, 1, (size_t)size, f) == (size_t)size)
+        err = json_parse_strict(text, (size_t)size, &root, why);
+    else
+        err = lb_fail(why, LB_EIO, "cannot read %s", full);
+    fclose(f);
+    free(text);
+    if (err != LB_OK)
+        return lb_fail(why, err, "schema %s: %s", path, why->text);
+    grown = realloc(set->files, (set->file_count + 1) * sizeof(*grown));
+    if (grown == NULL) {
+        cJSON_Delete(root);
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    }
+    set->files = grown;
+    grown[set->file_count].path = strdup(path);
+    grown[set->file_count].root = root;
+    set->file_count++;
+    *ret_root = root;
+    return LB_OK;
+}
+
+/* Follows a JSON pointer fragment ("/$defs/x") inside `root`. */
+static const cJSON *follow_pointer(const cJSON *root, const char *fragment)
+{
+    char token[256];
+    const cJSON *node = root;
+
+    while (node != NULL && *fragment == '/') {
+        size_t n = 0;
+
+        fragment++;
+        while (*fragment != '\0' && *fragment != '/' && n + 1 < sizeof(token)) {
+            if (fragment[0] == '~' && (fragment[1] == '0' || fragment[1] == '1')) {
+                token[n++] = fragment[1] == '0' ? '~' : '/';
+                fragment += 2;
+            } else {
+                token[n++] = *fragment++;
+            }
+        }
+        token[n] = '\0';
+        node = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, atoi(token))
+                                   : cJSON_GetObjectItemCaseSensitive(node, token);
+    }
+    return *fragment == '\0' ? node : NULL;
+}
+
+/* ---- patterns ----------------------------------------------------------------------------- */
+
+/* ECMA-262 to POSIX ERE for the subset schemas use; false when it cannot be expressed. */
+static bool translate_pattern(const char *ecma, char *out, size_t size)
+{
+    size_t n = 0;
+
+    for (const char *p = ecma; *p != '\0'; p++) {
+        const char *add = NULL;
+        char one[3] = {0};
+
+        if (p[0] == '(' && p[1] == '?') {
+            if (p[2] != ':')
+                return false; /* lookaround, named groups */
+            add = "(";
+            p += 2;
+        } else if (p[0] == '\\' && p[1] == 'd') {
+            add = "[0-9]";
+            p++;
+        } else if (p[0] == '\\' && p[1] != '\0') {
+            if (strchr("wsWSbBpPu", p[1]) != NULL)
+                return false;
+            one[0] = p[0];
+            one[1] = p[1];
+            add = one;
+            p++;
+        } else {
+            one[0] = *p;
+            add = one;
+        }
+        if (n + strlen(add) + 1 > size)
+            return false;
+        memcpy(out + n, add, strlen(add));
+        n += strlen(add);
+    }
+    out[n] = '\0';
+    return true;
+}
+
+static struct compiled_pattern *pattern_of(struct schema_set *set, const char *source)
+{
+    struct compiled_pattern *grown, *cp;
+    char posix[1024];
+
+    for (size_t i = 0; i < set->pattern_count; i++) {
+        if (strcmp(set->patterns[i].source, source) == 0)
+            return &set->patterns[i];
+    }
+    grown = realloc(set->patterns, (set->pattern_count + 1) * sizeof(*grown));
+    if (grown == NULL)
+        return NULL;
+    set->patterns = grown;
+    cp = &grown[set->pattern_count];
+    cp->source = strdup(source);
+    if (cp->source == NULL)
+        return NULL;
+    cp->has_refused = false;
+    if (strncmp(source, "^(?!", 4) == 0) {
+        /* ^(?!X)Y: Y must match and ^X must not (the envelope's extension names). */
+        const char *p = source + 4;
+        int level = 1;
+        char negative[512];
+
+        for (; *p != '\0' && level > 0; p++) {
+            if (*p == '\\' && p[1] != '\0')
+                p++;
+            else if (*p == '(')
+                level++;
+            else if (*p == ')')
+                level--;
+        }
+        if (level == 0 && (size_t)(p - source) < sizeof(negative)) {
+            snprintf(negative, sizeof(negative), "^%.*s", (int)(p - 1 - (source + 4)), source + 4);
+            snprintf(posix, sizeof(posix), "^%s", p);
+            cp->has_refused = translate_pattern(negative, negative, sizeof(negative)) &&
+                              regcomp(&cp->refused, negative, REG_EXTENDED | REG_NOSUB) == 0;
+            cp->usable = cp->has_refused && translate_pattern(posix, posix, sizeof(posix)) &&
+                         regcomp(&cp->re, posix, REG_EXTENDED | REG_NOSUB) == 0;
+            set->pattern_count++;
+            return cp;
+        }
+    }
+    cp->usable = translate_pattern(source, posix, sizeof(posix)) &&
+                 regcomp(&cp->re, posix, REG_EXTENDED | REG_NOSUB) == 0;
+    set->pattern_count++;
+    return cp;
+}
+
+/* Whether `text` matches; false for a pattern POSIX cannot express. */
+static bool matches(const struct compiled_pattern *cp, const char *text)
+{
+    return cp->usable && regexec(&cp->re, text, 0, NULL, 0) == 0 &&
+           !(cp->has_refused && regexec(&cp->refused, text, 0, NULL, 0) == 0);
+}
+
+/* ---- validation --------------------------------------------------------------------------- */
+
+static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, const cJSON *inst);
+
+__attribute__((format(printf, 2, 3))) static enum lb_err violation(struct walk *w, const char *fmt,
+                                                                   ...)
+{
+    char reason[LB_WHY_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    return lb_fail(w->why, LB_EINVAL, "%s: %s", w->pointer[0] ? w->pointer : "(root)", reason);
+}
+
+/* Descends into member or index `key`, checks, and restores the pointer. */
+static enum lb_err check_child(struct walk *w, const char *file, const cJSON *schema,
+                               const cJSON *inst, const char *key)
+{
+    size_t len = strlen(w->pointer);
+    enum lb_err err;
+
+    snprintf(w->pointer + len, sizeof(w->pointer) - len, "/%s", key);
+    err = check(w, file, schema, inst);
+    w->pointer[len] = '\0';
+    return err;
+}
+
+static bool type_is(const cJSON *inst, const char *type)
+{
+    if (strcmp(type, "object") == 0)
+        return cJSON_IsObject(inst);
+    if (strcmp(type, "array") == 0)
+        return cJSON_IsArray(inst);
+    if (strcmp(type, "string") == 0)
+        return cJSON_IsString(inst);
+    if (strcmp(type, "boolean") == 0)
+        return cJSON_IsBool(inst);
+    if (strcmp(type, "null") == 0)
+        return cJSON_IsNull(inst);
+    if (strcmp(type, "number") == 0)
+        return cJSON_IsNumber(inst);
+    if (strcmp(type, "integer") == 0)
+        return cJSON_IsNumber(inst) && inst->valuedouble == floor(inst->valuedouble);
+    return false;
+}
+
+static enum lb_err check_type(struct walk *w, const cJSON *type, const cJSON *inst)
+{
+    const cJSON *t;
+
+    if (cJSON_IsString(type))
+        return type_is(inst, type->valuestring)
+                   ? LB_OK
+                   : violation(w, "must be of type %s", type->valuestring);
+    cJSON_ArrayForEach(t, type)
+    {
+        if (cJSON_IsString(t) && type_is(inst, t->valuestring))
+            return LB_OK;
+    }
+    return violation(w, "has none of the allowed types");
+}
+
+static size_t utf8_length(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s != '\0'; s++)
+        n += ((unsigned char)*s & 0xC0) != 0x80;
+    return n;
+}
+
+static enum lb_err check_string(struct walk *w, const cJSON *schema, const cJSON *inst)
+{
+    const cJSON *min = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
+    const cJSON *pattern = cJSON_GetObjectItemCaseSensitive(schema, "pattern");
+    const cJSON *format = cJSON_GetObjectItemCaseSensitive(schema, "format");
+    size_t len = utf8_length(inst->valuestring);
+    int64_t ms;
+
+    if (cJSON_IsNumber(min) && (double)len < min->valuedouble)
+        return violation(w, "is shorter than %.0f characters", min->valuedouble);
+    if (cJSON_IsNumber(max) && (double)len > max->valuedouble)
+        return violation(w, "is longer than %.0f characters", max->valuedouble);
+    if (cJSON_IsString(pattern)) {
+        struct compiled_pattern *cp = pattern_of(w->set, pattern->valuestring);
+
+        if (cp == NULL)
+            return lb_fail(w->why, LB_ENOMEM, "out of memory");
+        if (!cp->usable)
+            return lb_fail(w->why, LB_EUNSUPPORTED, "pattern %s cannot be checked here",
+                           pattern->valuestring);
+        if (!matches(cp, inst->valuestring))
+            return violation(w, "does not match the pattern %s", pattern->valuestring);
+    }
+    if (cJSON_IsString(format) && strcmp(format->valuestring, "date-time") == 0 &&
+        envelope_parse_time(inst->valuestring, &ms) != LB_OK)
+        return violation(w, "is not an RFC 3339 date-time");
+    return LB_OK;
+}
+
+static enum lb_err check_number(struct walk *w, const cJSON *schema, const cJSON *inst)
+{
+    static const char *const bounds[] = {"minimum", "maximum", "exclusiveMinimum",
+                                         "exclusiveMaximum"};
+    double v = inst->valuedouble;
+
+    for (int i = 0; i < 4; i++) {
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(schema, bounds[i]);
+        bool ok;
+
+        if (!cJSON_IsNumber(b))
+            continue;
+        ok = i == 0   ? v >= b->valuedouble
+             : i == 1 ? v <= b->valuedouble
+             : i == 2 ? v > b->valuedouble
+                      : v < b->valuedouble;
+        if (!ok)
+            return violation(w, "is outside its %s", bounds[i]);
+    }
+    return LB_OK;
+}
+
+static enum lb_err pattern_matches(struct walk *w, const char *pattern, const char *name,
+                                   bool *ret_match)
+{
+    struct compiled_pattern *cp = pattern_of(w->set, pattern);
+
+    if (cp == NULL)
+        return lb_fail(w->why, LB_ENOMEM, "out of memory");
+    if (!cp->usable)
+        return lb_fail(w->why, LB_EUNSUPPORTED, "pattern %s cannot be checked here", pattern);
+    *ret_match = matches(cp, name);
+    return LB_OK;
+}
+
+static enum lb_err check_object(struct walk *w, const char *file, const cJSON *schema,
+                                const cJSON *inst)
+{
+    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
+    const cJSON *patterns = cJSON_GetObjectItemCaseSensitive(schema, "patternProperties");
+    const cJSON *additional = cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties");
+    const cJSON *required = cJSON_GetObjectItemCaseSensitive(schema, "required");
+    const cJSON *item;
+    enum lb_err err;
+
+    cJSON_ArrayForEach(item, required)
+    {
+        if (cJSON_IsString(item) &&
+            cJSON_GetObjectItemCaseSensitive(inst, item->valuestring) == NULL)
+            return violation(w, "misses the required member \"%s\"", item->valuestring);
+    }
+    cJSON_ArrayForEach(item, inst)
+    {
+        const cJSON *sub = cJSON_GetObjectItemCaseSensitive(props, item->string);
+        const cJSON *p;
+        bool matched = sub != NULL;
+
+        if (sub != NULL && (err = check_child(w, file, sub, item, item->string)) != LB_OK)
+            return err;
+        cJSON_ArrayForEach(p, patterns)
+        {
+            bool match = false;
+
+            if ((err = pattern_matches(w, p->string, item->string, &match)) != LB_OK)
+                return err;
+            if (!match)
+                continue;
+            matched = true;
+            if ((err = check_child(w, file, p, item, item->string)) != LB_OK)
+                return err;
+        }
+        if (matched || additional == NULL)
+            continue;
+        if (cJSON_IsFalse(additional))
+            return violation(w, "has the member \"%s\", which is not allowed", item->string);
+        if ((err = check_child(w, file, additional, item, item->string)) != LB_OK)
+            return err;
+    }
+    return LB_OK;
+}
+
+static enum lb_err check_array(struct walk *w, const char *file, const cJSON *schema,
+                               const cJSON *inst)
+{
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
+    const cJSON *min = cJSON_GetObjectItemCaseSensitive(schema, "minItems");
+    const cJSON *max = cJSON_GetObjectItemCaseSensitive(schema, "maxItems");
+    int n = cJSON_GetArraySize(inst);
+    const cJSON *item;
+    int i = 0;
+    enum lb_err err;
+
+    if (cJSON_IsNumber(min) && n < min->valuedouble)
+        return violation(w, "has fewer than %.0f items", min->valuedouble);
+    if (cJSON_IsNumber(max) && n > max->valuedouble)
+        return violation(w, "has more than %.0f items", max->valuedouble);
+    if (items == NULL)
+        return LB_OK;
+    cJSON_ArrayForEach(item, inst)
+    {
+        char index[16];
+
+        snprintf(index, sizeof(index), "%d", i++);
+        if ((err = check_child(w, file, items, item, index)) != LB_OK)
+            return err;
+    }
+    return LB_OK;
+}
+
+static enum lb_err check_ref(struct walk *w, const char *file, const char *ref, const cJSON *inst)
+{
+    char target[512];
+    const char *hash = strchr(ref, '#');
+    const cJSON *root;
+    const cJSON *node;
+    char path[512];
+    enum lb_err err;
+
+    if (hash == ref) {
+        snprintf(target, sizeof(target), "%s", file);
+    } else {
+        snprintf(path, sizeof(path), "%.*s", hash ? (int)(hash - ref) : (int)strlen(ref), ref);
+        if (!join_path(target, sizeof(target), file, path))
+            return lb_fail(w->why, LB_EINVAL, "$ref %s leaves the schema directory", ref);
+    }
+    err = load_file(w->set, target, &root, w->why);
+    if (err != LB_OK)
+        return err;
+    node = hash ? follow_pointer(root, hash + 1) : root;
+    if (node == NULL)
+        return lb_fail(w->why, LB_EINVAL, "$ref %s (in %s) points at nothing", ref, file);
+    return check(w, target, node, inst);
+}
+
+/* Combinators: allOf (all), anyOf (at least one), oneOf (exactly one), not. */
+static enum lb_err check_combinators(struct walk *w, const char *file, const cJSON *schema,
+                                     const cJSON *inst)
+{
+    const cJSON *all = cJSON_GetObjectItemCaseSensitive(schema, "allOf");
+    const cJSON *any = cJSON_GetObjectItemCaseSensitive(schema, "anyOf");
+    const cJSON *one = cJSON_GetObjectItemCaseSensitive(schema, "oneOf");
+    const cJSON *not = cJSON_GetObjectItemCaseSensitive(schema, "not");
+    const cJSON *sub;
+    struct lb_why inner = {{0}};
+    struct lb_why *outer = w->why;
+    enum lb_err err;
+    int matches;
+
+    cJSON_ArrayForEach(sub, all)
+    {
+        if ((err = check(w, file, sub, inst)) != LB_OK)
+            return err;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        const cJSON *list = pass == 0 ? any : one;
+
+        if (list == NULL)
+            continue;
+        matches = 0;
+        w->why = &inner;
+        cJSON_ArrayForEach(sub, list)
+        {
+            err = check(w, file, sub, inst);
+            if (err == LB_OK)
+                matches++;
+            else if (err != LB_EINVAL)
+                break;
+        }
+        w->why = outer;
+        if (err != LB_OK && err != LB_EINVAL)
+            return lb_fail(outer, err, "%s", inner.text);
+        if (pass == 0 && matches == 0)
+            return violation(w, "matches none of the anyOf alternatives (last: %s)", inner.text);
+        if (pass == 1 && matches != 1)
+            return matches ? violation(w, "matches more than one oneOf alternative")
+                           : violation(w, "matches none of the oneOf alternatives (last: %s)",
+                                       inner.text);
+    }
+    if (not != NULL) {
+        w->why = &inner;
+        err = check(w, file, not, inst);
+        w->why = outer;
+        if (err == LB_OK)
+            return violation(w, "matches a schema it must not match");
+        if (err != LB_EINVAL)
+            return lb_fail(outer, err, "%s", inner.text);
+    }
+    return LB_OK;
+}
+
+static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, const cJSON *inst)
+{
+    const cJSON *kw;
+    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(schema, "$ref");
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
+    const cJSON *constant = cJSON_GetObjectItemCaseSensitive(schema, "const");
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+    enum lb_err err = LB_OK;
+
+    if (cJSON_IsTrue(schema))
+        return LB_OK;
+    if (cJSON_IsFalse(schema))
+        return violation(w, "is not allowed here");
+    if (!cJSON_IsObject(schema))
+        return lb_fail(w->why, LB_EINVAL, "schema in %s is neither an object nor a boolean", file);
+    if (++w->depth > SCHEMA_DEPTH_MAX) {
+        w->depth--;
+        return lb_fail(w->why, LB_EINVAL, "schema nesting deeper than %d (a $ref loop?)",
+                       SCHEMA_DEPTH_MAX);
+    }
+    cJSON_ArrayForEach(kw, schema)
+    {
+        if (!listed(checked, kw->string) && !listed(annotations, kw->string) &&
+            strncmp(kw->string, "x-", 2) != 0) {
+            w->depth--;
+            return lb_fail(w->why, LB_EUNSUPPORTED, "schema keyword %s (in %s) is not supported",
+                           kw->string, file);
+        }
+    }
+    if (cJSON_IsString(ref))
+        err = check_ref(w, file, ref->valuestring, inst);
+    if (err == LB_OK && type != NULL)
+        err = check_type(w, type, inst);
+    if (err == LB_OK && constant != NULL && !cJSON_Compare(constant, inst, true))
+        err = violation(w, "must be the constant %s",
+                        cJSON_IsString(constant) ? constant->valuestring : "given by the schema");
+    if (err == LB_OK && choices != NULL) {
+        const cJSON *c;
+        bool found = false;
+
+        cJSON_ArrayForEach(c, choices) found = found || cJSON_Compare(c, inst, true);
+        if (!found)
+            err = violation(w, "is not one of the allowed values");
+    }
+    if (err == LB_OK)
+        err = check_combinators(w, file, schema, inst);
+    if (err == LB_OK && cJSON_IsString(inst))
+        err = check_string(w, schema, inst);
+    if (err == LB_OK && cJSON_IsNumber(inst))
+        err = check_number(w, schema, inst);
+    if (err == LB_OK && cJSON_IsObject(inst))
+        err = check_object(w, file, schema, inst);
+    if (err == LB_OK && cJSON_IsArray(inst))
+        err = check_array(w, file, schema, inst);
+    w->depth--;
+    return err;
+}
+
+enum lb_err schema_validate(struct schema_set *set, const char *path, const cJSON *instance,
+                            struct lb_why *why)
+{
+    struct walk w = {.set = set, .why = why};
+    char normalized[512];
+    const cJSON *root;
+    enum lb_err err;
+
+    if (!join_path(normalized, sizeof(normalized), "", path))
+        return lb_fail(why, LB_EINVAL, "schema path %s is not under the schema directory", path);
+    err = load_file(set, normalized, &root, why);
+    if (err != LB_OK)
+        return err;
+    return check(&w, normalized, root, instance);
+}
