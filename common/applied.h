@@ -29,4 +29,19 @@ enum lb_err applied_check(struct store *s, const char *event_id, uint64_t digest
 enum lb_err applied_record(struct store *s, const char *event_id, uint64_t digest, int64_t now_ms,
                            struct lb_why *why);
 
+/*
+ * Requests that changed something are recorded by their Lb-Request-Id, with
+ * the reply they got: a retry with the same id and body gets the same reply
+ * and changes nothing again (*ret_reply, malloc'd); the same id with
+ * another endpoint or body is APPLIED_CONFLICT.
+ */
+enum lb_err applied_request_check(struct store *s, const char *request_id, const char *endpoint,
+                                  uint64_t digest, enum applied_state *ret_state, char **ret_reply,
+                                  struct lb_why *why);
+
+/* Records a request that changed something; call in its transaction. */
+enum lb_err applied_request_record(struct store *s, const char *request_id, const char *endpoint,
+                                   uint64_t digest, const char *reply, int64_t now_ms,
+                                   struct lb_why *why);
+
 #endif

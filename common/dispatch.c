@@ -147,9 +147,17 @@ static enum lb_err check_subject_tenant(const char *subject, const cJSON *body, 
                    claimed, tenant);
 }
 
+/*
+ * With an Lb-Request-Id (`given`), a request that changed something is
+ * recorded with its reply: a retry gets that reply back and changes nothing
+ * again, and the events it emitted derive their ids from the request id and
+ * the service's clock, so a replay of the same requests emits the same ids.
+ */
 static enum lb_err run_endpoint(struct service *svc, struct work *w, const char *request_id,
-                                struct lb_why *why)
+                                bool given, struct lb_why *why)
 {
+    uint64_t digest = 0;
+    int changes_before;
     const char *data = natsMsg_GetData(w->msg);
     int len = natsMsg_GetDataLength(w->msg);
     struct request req = {.endpoint = w->endpoint->def->name, .request_id = request_id};
@@ -174,25 +182,42 @@ static enum lb_err run_endpoint(struct service *svc, struct work *w, const char 
         cJSON_Delete(body);
         return err;
     }
+    if (given) {
+        enum applied_state state;
+
+        digest = id_digest(data ? data : "", (size_t)len);
+        err = applied_request_check(svc->store, request_id, req.endpoint, digest, &state, &w->reply,
+                                    why);
+        if (err == LB_OK && state == APPLIED_CONFLICT)
+            err = lb_fail(why, LB_ECONFLICT,
+                          "request id %.128s was already used for another request", request_id);
+        if (err != LB_OK || state == APPLIED_DUPLICATE)
+            goto done;
+    }
     err = store_savepoint(svc->store, why);
     if (err != LB_OK)
         goto done;
-    /* Every request is its own cause: a retried request id must not reuse event ids. */
-    id_new(cause, clock_wall_ms());
-    set_cause(svc, cause, 0);
+    /* Without a request id every request is its own cause: fresh event ids. */
+    if (!given)
+        id_new(cause, clock_wall_ms());
+    set_cause(svc, given ? request_id : cause, 0);
+    changes_before = sqlite3_total_changes(store_db(svc->store));
     err = w->endpoint->def->handler(svc, &req, &reply, why);
     set_cause(svc, NULL, 0);
     if (err == LB_OK && reply == NULL)
         err = lb_fail(why, LB_EINTERNAL, "endpoint %s produced no reply", req.endpoint);
+    if (err == LB_OK && (w->reply = json_print(reply)) == NULL)
+        err = lb_fail(why, LB_ENOMEM, "out of memory serializing the reply");
+    if (err == LB_OK && given && sqlite3_total_changes(store_db(svc->store)) != changes_before)
+        err = applied_request_record(svc->store, request_id, req.endpoint, digest, w->reply,
+                                     service_now_ms(svc), why);
     if (err == LB_OK)
         err = store_release(svc->store, why);
     if (err != LB_OK) {
         store_rollback_to(svc->store);
-        goto done;
+        free(w->reply);
+        w->reply = NULL;
     }
-    w->reply = json_print(reply);
-    if (w->reply == NULL)
-        err = lb_fail(why, LB_ENOMEM, "out of memory serializing the reply");
 done:
     cJSON_Delete(reply);
     cJSON_Delete(body);
@@ -206,6 +231,7 @@ static void handle_request(struct service *svc, struct work *w)
     const char *header_id = NULL;
     char made_id[ID_LEN + 1];
     const char *request_id;
+    bool given = true;
     struct lb_why why = {{0}};
     int64_t start = clock_mono_ns();
     enum lb_err err;
@@ -214,6 +240,7 @@ static void handle_request(struct service *svc, struct work *w)
         header_id[0] == '\0' || strlen(header_id) > REQUEST_ID_MAX) {
         id_new(made_id, clock_wall_ms());
         header_id = made_id;
+        given = false;
     }
     request_id = header_id;
     ep->num_requests++;
@@ -221,7 +248,7 @@ static void handle_request(struct service *svc, struct work *w)
     if (reply_to == NULL || reply_to[0] == '\0')
         err = lb_fail(&why, LB_EINVAL, "request on %s has no reply subject", ep->subject);
     else
-        err = run_endpoint(svc, w, request_id, &why);
+        err = run_endpoint(svc, w, request_id, given, &why);
     if (err != LB_OK) {
         struct log_ids ids = {.request_id = request_id};
 

@@ -142,6 +142,8 @@ struct service {
     int partitions;    /* N, or 0 */
     bool new_database; /* created by this start: consumers replay the streams (D16) */
     natsSubscription *discovery_subs[DISCOVERY_SUBS];
+    natsSubscription *rebuild_sub; /* lb.adm.<service>.rebuild */
+    bool rebuild;                  /* --rebuild: start on a new, empty database */
     struct discovery_closure discovery_closures[3];
     void *service_config;  /* the service's own settings (def->config), or NULL */
     uv_mutex_t queue_lock; /* guards queue_head/queue_tail */

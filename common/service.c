@@ -73,8 +73,10 @@ static const struct config_entry runtime_config_table[] = {
 
 static void print_help(const struct service_def *def)
 {
-    printf("lb-%s - %s\n\nUsage: lb-%s [--help | --version]\n\n"
-           "Runs until SIGTERM or SIGINT. Settings come from the environment:\n\n",
+    printf("lb-%s - %s\n\nUsage: lb-%s [--help | --version | --rebuild]\n\n"
+           "Runs until SIGTERM or SIGINT. --rebuild moves the database aside\n"
+           "(<service>.db.before-rebuild) and rebuilds it from the streams.\n"
+           "Settings come from the environment:\n\n",
            def->name, def->description, def->name);
     for (size_t i = 0; i < RUNTIME_CONFIG_COUNT; i++)
         printf("  %-24s %s (default \"%s\")\n", runtime_config_table[i].env,
@@ -390,6 +392,8 @@ static bool drain_complete(struct service *svc)
         if (svc->discovery_subs[i] != NULL && natsSubscription_IsValid(svc->discovery_subs[i]))
             return false;
     }
+    if (svc->rebuild_sub != NULL && natsSubscription_IsValid(svc->rebuild_sub))
+        return false;
     return true;
 }
 
@@ -430,6 +434,8 @@ static void on_signal(uv_signal_t *handle, int signum)
         if (svc->endpoints[i].tenant_sub != NULL)
             natsSubscription_Drain(svc->endpoints[i].tenant_sub);
     }
+    if (svc->rebuild_sub != NULL)
+        natsSubscription_Drain(svc->rebuild_sub);
     /* Draining lets callbacks already running finish before the loop closes its handles. */
     for (size_t i = 0; i < DISCOVERY_SUBS; i++) {
         if (svc->discovery_subs[i] != NULL)
@@ -437,6 +443,23 @@ static void on_signal(uv_signal_t *handle, int signum)
     }
     svc->shutdown_deadline_ms = clock_wall_ms() + svc->cfg.shutdown_timeout_ms;
     uv_timer_start(&svc->shutdown, on_shutdown_poll, 0, SHUTDOWN_POLL_MS);
+}
+
+/* Moves <db>, <db>-wal and <db>-shm aside to <db>.before-rebuild... (kept for an operator). */
+static enum lb_err move_database_aside(const char *path, struct lb_why *why)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char from[4200], to[4300];
+
+        snprintf(from, sizeof(from), "%s%s", path, suffixes[i]);
+        snprintf(to, sizeof(to), "%s.before-rebuild%s", path, suffixes[i]);
+        if (rename(from, to) != 0 && errno != ENOENT)
+            return lb_fail(why, LB_EIO, "cannot move %s aside: %s", from, strerror(errno));
+    }
+    log_warn("rebuild: %s moved to %s.before-rebuild; rebuilding from the streams", path, path);
+    return LB_OK;
 }
 
 static enum lb_err open_database(struct service *svc, struct lb_why *why)
@@ -452,6 +475,19 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
         sizeof(path))
         return lb_fail(why, LB_EINVAL, "LB_DATA_DIR is too long");
     opts.path = path;
+    /* A rebuild is asked by --rebuild or by the marker lb.adm.<service>.rebuild leaves. */
+    {
+        char marker[4200];
+
+        snprintf(marker, sizeof(marker), "%s.rebuild", path);
+        if (svc->rebuild || access(marker, F_OK) == 0) {
+            err = move_database_aside(path, why);
+            if (err != LB_OK)
+                return err;
+            if (unlink(marker) != 0 && errno != ENOENT)
+                return lb_fail(why, LB_EIO, "cannot remove %s: %s", marker, strerror(errno));
+        }
+    }
     svc->new_database = access(path, F_OK) != 0;
     err = store_open(&opts, &svc->store, why);
     if (err == LB_OK)
@@ -493,8 +529,52 @@ static enum lb_err subscribe_endpoints(struct service *svc, struct lb_why *why)
     return LB_OK;
 }
 
+/*
+ * lb.adm.<service>.rebuild (operators, `lbctl rebuild`): leaves a marker next
+ * to the database and drains as on SIGTERM; the supervisor restarts the
+ * process, which then moves the database aside and rebuilds it from the
+ * streams. Runs on a libnats thread: it touches only the file system.
+ */
+static void on_rebuild_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg,
+                               void *closure)
+{
+    struct service *svc = closure;
+    char marker[4200], body[512];
+    FILE *f;
+
+    (void)nc;
+    (void)sub;
+    snprintf(marker, sizeof(marker), "%s/%s.db.rebuild", svc->cfg.data_dir, svc->def->name);
+    f = fopen(marker, "w");
+    if (f == NULL) {
+        snprintf(body, sizeof(body), "cannot write %.300s: %s", marker, strerror(errno));
+        if (natsMsg_GetReply(msg) != NULL)
+            bus_reply_error(svc->bus, natsMsg_GetReply(msg), LB_EIO, body, NULL);
+        natsMsg_Destroy(msg);
+        return;
+    }
+    fclose(f);
+    snprintf(body, sizeof(body),
+             "{\"service\":\"%s\",\"instance\":\"%s\",\"status\":\"rebuild_scheduled\"}",
+             svc->def->name, svc->id);
+    if (natsMsg_GetReply(msg) != NULL)
+        bus_reply(svc->bus, natsMsg_GetReply(msg), body, strlen(body));
+    natsMsg_Destroy(msg);
+    log_warn("rebuild requested: draining; the next start rebuilds from the streams");
+    kill(getpid(), SIGTERM);
+}
+
 static enum lb_err start_subscriptions(struct service *svc, struct lb_why *why)
 {
+    char rebuild_subject[SUBJECT_MAX];
+    natsStatus rs;
+
+    snprintf(rebuild_subject, sizeof(rebuild_subject), "lb.adm.%s.rebuild", svc->def->name);
+    rs = natsConnection_Subscribe(&svc->rebuild_sub, bus_conn(svc->bus), rebuild_subject,
+                                  on_rebuild_request, svc);
+    if (rs != NATS_OK)
+        return lb_fail(why, bus_err(rs), "subscribing to %s: %s", rebuild_subject,
+                       natsStatus_GetText(rs));
     for (size_t i = 0; i < svc->def->endpoint_count; i++) {
         struct endpoint_state *ep = &svc->endpoints[i];
         natsStatus s = natsConnection_QueueSubscribe(&ep->sub, bus_conn(svc->bus), ep->subject,
@@ -607,6 +687,7 @@ static void service_release(struct service *svc)
     }
     for (size_t i = 0; i < DISCOVERY_SUBS; i++)
         natsSubscription_Destroy(svc->discovery_subs[i]);
+    natsSubscription_Destroy(svc->rebuild_sub);
     if (svc->bus != NULL)
         natsConnection_FlushTimeout(bus_conn(svc->bus), 1000);
     bus_free(svc->bus);
@@ -661,7 +742,7 @@ int service_main(const struct service_def *def, int argc, char **argv)
         return 0;
     }
     log_init(def->name, LB_LOG_INFO, NULL);
-    if (argc > 1) {
+    if (argc > 2 || (argc == 2 && strcmp(argv[1], "--rebuild") != 0)) {
         log_error("unknown argument %s (try --help)", argv[1]);
         return 2;
     }
@@ -669,6 +750,7 @@ int service_main(const struct service_def *def, int argc, char **argv)
     if (svc == NULL)
         return 1;
     svc->def = def;
+    svc->rebuild = argc == 2;
     atomic_init(&svc->stopping, false);
     atomic_init(&svc->closing, false);
     signal(SIGPIPE, SIG_IGN);

@@ -40,6 +40,13 @@ static const struct store_migration runtime_migrations[] = {
         "  id INTEGER PRIMARY KEY CHECK (id = 1),"
         "  now_ms INTEGER NOT NULL"
         ");"},
+    {2, "CREATE TABLE lb_requests ("
+        "  request_id TEXT PRIMARY KEY," /* the Lb-Request-Id header */
+        "  endpoint TEXT NOT NULL,"
+        "  digest INTEGER NOT NULL," /* FNV-1a of the body: same id, other body = refused */
+        "  reply BLOB NOT NULL,"     /* returned again to a retry */
+        "  applied_at INTEGER NOT NULL"
+        ") WITHOUT ROWID;"},
 };
 
 enum lb_err store_err(int rc)

@@ -107,6 +107,57 @@ static void test_add_then_get(void **state)
     cJSON_Delete(reply);
 }
 
+/* Sends `body` to lb.api.tally.add with the header Lb-Request-Id: `id`. */
+static cJSON *add_with_id(struct fixture *f, const char *id, const char *body)
+{
+    natsMsg *msg = NULL, *reply = NULL;
+    cJSON *json;
+
+    assert_int_equal(natsMsg_Create(&msg, "lb.api.tally.add", NULL, body, (int)strlen(body)),
+                     NATS_OK);
+    assert_int_equal(natsMsgHeader_Set(msg, "Lb-Request-Id", id), NATS_OK);
+    assert_int_equal(natsConnection_RequestMsg(&reply, f->nc, msg, 5000), NATS_OK);
+    json = harness_reply_json(reply);
+    natsMsg_Destroy(reply);
+    natsMsg_Destroy(msg);
+    return json;
+}
+
+/* A retried command with its Lb-Request-Id gets the first reply and changes nothing again. */
+static void test_request_id_makes_commands_idempotent(void **state)
+{
+    struct fixture *f = *state;
+    const char *body = "{\"tenant\":\"acme\",\"counter\":\"retry\",\"amount\":4}";
+    cJSON *first = add_with_id(f, "req-1", body);
+    cJSON *again = add_with_id(f, "req-1", body);
+    cJSON *other, *now;
+
+    assert_int_equal(cJSON_GetObjectItem(first, "value")->valuedouble, 4);
+    assert_true(cJSON_Compare(first, again, true));
+    other = add_with_id(f, "req-1", "{\"tenant\":\"acme\",\"counter\":\"retry\",\"amount\":5}");
+    assert_string_equal(
+        cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(other, "error"), "code")),
+        "conflict");
+    now = call(f, "get", "{\"tenant\":\"acme\",\"counter\":\"retry\"}", NULL);
+    assert_int_equal(cJSON_GetObjectItem(now, "value")->valuedouble, 4);
+    assert_int_equal(cJSON_GetObjectItem(now, "version")->valuedouble, 1);
+    /* One change, one event. */
+    {
+        jsCtx *js = harness_js(f->nc);
+
+        assert_int_equal(
+            harness_wait_stream(js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1), 1);
+        nats_Sleep(200);
+        assert_int_equal(
+            harness_wait_stream(js, "LB_TALLY", "lb.evt.tally.acme.counter_changed", 1), 1);
+        jsCtx_Destroy(js);
+    }
+    cJSON_Delete(first);
+    cJSON_Delete(again);
+    cJSON_Delete(other);
+    cJSON_Delete(now);
+}
+
 static void test_bad_requests(void **state)
 {
     struct fixture *f = *state;
@@ -239,6 +290,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_add_then_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_makes_commands_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_request_size_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_publish_without_reply, setup, teardown),

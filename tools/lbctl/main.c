@@ -10,9 +10,14 @@
 
 static const struct lbctl_verb verbs[] = {
     {"publish", "publish SUBJECT FILE|-",
-     "Validates a CloudEvent (envelope rules, subject and tenant) and publishes it to JetStream "
-     "with Nats-Msg-Id = its id; prints the stream and sequence.",
+     "Validates a CloudEvent (envelope rules, subject and tenant, and its schema "
+     "events/<domain>.<name>.v<N>.json) and publishes it to JetStream with Nats-Msg-Id = its "
+     "id; prints the stream and sequence.",
      lbctl_publish},
+    {"validate", "validate SCHEMA FILE|-",
+     "Validates a JSON document against a schema of the contract (a path under the schema "
+     "directory, e.g. api/tally.add.request.json); exit 3 with the first violation.",
+     lbctl_validate},
     {"request", "request SUBJECT [BODY|-]",
      "Sends a command or query and prints the reply; exit 5 when it is an error reply.",
      lbctl_request},
@@ -24,20 +29,39 @@ static const struct lbctl_verb verbs[] = {
      "Shows the licensebus streams (LB_*) with their messages and, per consumer, what is "
      "pending, unacked and redelivered; LB_DLQ holds the dead letters.",
      lbctl_streams},
+    {"record", "record [--from SEQ] DOMAIN...",
+     "Writes the events of the domains' streams (LB_<DOMAIN>) as an event log (NDJSON, "
+     "docs/replay.md) in stream time order, for a later replay.",
+     lbctl_record},
+    {"replay", "replay [--wait MS] LOG|-",
+     "Checks a whole event log first (schemas, requests), then publishes it in order, waits "
+     "until every service has applied each step, sends its requests and prints each reply "
+     "(one line per request: the log line number and the reply); exit 6 when a reply does not "
+     "match the expectation written in the log.",
+     lbctl_replay},
+    {"rebuild", "rebuild SERVICE",
+     "Asks the service's instances (lb.adm.<service>.rebuild) to drain and exit; on its next "
+     "start (the supervisor restarts it) it moves its database aside and rebuilds it from the "
+     "streams.",
+     lbctl_rebuild},
 };
 
 #define VERB_COUNT (sizeof(verbs) / sizeof(verbs[0]))
 
 static void usage(FILE *out)
 {
-    fprintf(out, "Usage: lbctl [--url URL] [--json] [--timeout MS] VERB [ARGS]\n\n"
+    fprintf(out, "Usage: lbctl [--url URL] [--json] [--timeout MS] [--schemas DIR] VERB [ARGS]\n\n"
                  "Verbs:\n");
     for (size_t i = 0; i < VERB_COUNT; i++)
         fprintf(out, "  %-28s %s\n", verbs[i].usage, verbs[i].help);
-    fprintf(out, "\n--url defaults to $LB_NATS_URL, else nats://127.0.0.1:4222.\n"
-                 "lbctl VERB --help describes one verb.\n"
-                 "Exit codes: 0 done, 2 usage, 3 invalid input, 4 NATS failed, "
-                 "5 error reply.\n");
+    fprintf(out,
+            "\n--url defaults to $LB_NATS_URL, else nats://127.0.0.1:4222.\n"
+            "--schemas DIR (the contract's schemas/) defaults to $LB_SCHEMAS, else "
+            "%s.\n"
+            "lbctl VERB --help describes one verb.\n"
+            "Exit codes: 0 done, 2 usage, 3 invalid input, 4 NATS failed, "
+            "5 error reply, 6 expectation not met.\n",
+            LB_SCHEMA_DIR);
 }
 
 static int connect_nats(struct lbctl *ctl, const char *url)
@@ -65,7 +89,7 @@ static int connect_nats(struct lbctl *ctl, const char *url)
 
 int main(int argc, char **argv)
 {
-    struct lbctl ctl = {.timeout_ms = 5000};
+    struct lbctl ctl = {.timeout_ms = 5000, .schema_dir = getenv("LB_SCHEMAS")};
     const char *url = getenv("LB_NATS_URL");
     const struct lbctl_verb *verb = NULL;
     int i = 1;
@@ -77,6 +101,8 @@ int main(int argc, char **argv)
             return LBCTL_OK;
         } else if (strcmp(argv[i], "--json") == 0) {
             ctl.json = true;
+        } else if (strcmp(argv[i], "--schemas") == 0 && i + 1 < argc) {
+            ctl.schema_dir = argv[++i];
         } else if (strcmp(argv[i], "--url") == 0 && i + 1 < argc) {
             url = argv[++i];
         } else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
@@ -111,9 +137,15 @@ int main(int argc, char **argv)
         printf("Usage: lbctl [options] %s\n\n%s\n", verb->usage, verb->help);
         return LBCTL_OK;
     }
+    if (ctl.schema_dir == NULL || ctl.schema_dir[0] == '\0')
+        ctl.schema_dir = LB_SCHEMA_DIR;
+    /* validate needs no server */
+    if (strcmp(verb->name, "validate") == 0)
+        return verb->run(&ctl, argc - i, argv + i);
     status = connect_nats(&ctl, url != NULL && url[0] != '\0' ? url : "nats://127.0.0.1:4222");
     if (status == LBCTL_OK)
         status = verb->run(&ctl, argc - i, argv + i);
+    schema_set_free(ctl.schemas);
     jsCtx_Destroy(ctl.js);
     natsConnection_Destroy(ctl.nc);
     nats_Close();

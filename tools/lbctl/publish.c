@@ -28,9 +28,8 @@ int lbctl_publish(struct lbctl *ctl, int argc, char **argv)
         fprintf(stderr, "lbctl: cannot read %s\n", argv[2]);
         return LBCTL_USAGE;
     }
-    /* The same rules every service applies: refused here, it never reaches a dead letter. */
-    if (envelope_parse(text, len, &ev, &why) != LB_OK ||
-        envelope_check_subject(&ev, argv[1], &why) != LB_OK) {
+    /* The services' rules and the contract's schema: refused here, never a dead letter. */
+    if (lbctl_check_event(ctl, text, len, argv[1], &ev, &why) != LB_OK) {
         fprintf(stderr, "lbctl: not published: %s\n", why.text);
         status = LBCTL_INVALID;
         goto done;

@@ -1,0 +1,455 @@
+/*
+ * replay.c - `lbctl replay [--wait MS] LOG|-`: an event log into a running
+ * system, in order, deterministically (docs/replay.md).
+ *
+ * The whole log is read and checked first (every event against its schema,
+ * every request body against its endpoint's), so a bad line publishes
+ * nothing. Then each step runs once the system has applied the previous
+ * ones: before a request, a tick, an explicit wait, and whenever the next
+ * event is of another domain (streams are ordered; domains are not).
+ * Each reply is printed canonically, so two replays compare byte for byte.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "json_strict.h"
+#include "lbctl.h"
+#include "subjects.h"
+
+/* Default of --wait: how long the system may take to apply one step. */
+#define REPLAY_WAIT_MS 30000
+/* Longest log line. */
+#define LINE_MAX_BYTES (1024 * 1024)
+
+enum step_kind { STEP_EVENT, STEP_TICK, STEP_REQUEST, STEP_WAIT };
+
+struct step {
+    enum step_kind kind;
+    int line;
+    char subject[SUBJECT_MAX];
+    char domain[SUBJECT_TOKEN_MAX + 1]; /* events and ticks */
+    char id[ENVELOPE_ID_MAX + 1];       /* events and ticks */
+    char reply_schema[200];             /* requests */
+    char *payload;                      /* event text, or request body */
+    cJSON *expect;                      /* requests: {"reply": ...} or {"error": code}; owned */
+};
+
+struct replay {
+    struct lbctl *ctl;
+    struct step *steps;
+    size_t count;
+    int wait_ms;
+    int failures;
+};
+
+static void free_steps(struct replay *r)
+{
+    for (size_t i = 0; i < r->count; i++) {
+        free(r->steps[i].payload);
+        cJSON_Delete(r->steps[i].expect);
+    }
+    free(r->steps);
+}
+
+/* ---- reading the log ------------------------------------------------------------------------ */
+
+static enum lb_err read_event(struct replay *r, struct step *st, const cJSON *event,
+                              struct lb_why *why)
+{
+    struct envelope ev = {0};
+    enum lb_err err;
+
+    if (!cJSON_IsObject(event))
+        return lb_fail(why, LB_EINVAL, "event: must be a CloudEvent object");
+    st->payload = json_print((cJSON *)event);
+    if (st->payload == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    err = lbctl_check_event(r->ctl, st->payload, strlen(st->payload), NULL, &ev, why);
+    if (err != LB_OK)
+        return err;
+    err = lbctl_event_subject(&ev, st->subject, sizeof(st->subject), why);
+    snprintf(st->id, sizeof(st->id), "%s", ev.id);
+    sscanf(st->subject, "lb.evt.%64[^.]", st->domain);
+    envelope_release(&ev);
+    return err;
+}
+
+/* A tick is a clock event whose id derives from its time, so replays publish the same one. */
+static enum lb_err read_tick(struct replay *r, struct step *st, const cJSON *tick,
+                             struct lb_why *why)
+{
+    struct envelope_spec spec = {.source = "/lbctl/replay",
+                                 .type = "licensebus.clock.tick.v1",
+                                 .tenant = SUBJECT_SYSTEM_TENANT};
+    char id[ID_LEN + 1];
+    cJSON *data;
+    int64_t ms;
+    enum lb_err err;
+
+    if (!cJSON_IsString(tick) || envelope_parse_time(tick->valuestring, &ms) != LB_OK)
+        return lb_fail(why, LB_EINVAL, "tick: must be an RFC 3339 time");
+    id_derive(id, ms, "lbctl-replay-tick", tick->valuestring);
+    spec.id = id;
+    spec.time_ms = ms;
+    data = cJSON_CreateObject();
+    cJSON_AddStringToObject(data, "now", tick->valuestring);
+    err = envelope_build(&spec, data, &st->payload);
+    cJSON_Delete(data);
+    if (err != LB_OK)
+        return lb_fail(why, err, "tick: cannot build the clock event");
+    {
+        struct envelope ev = {0};
+
+        err = lbctl_check_event(r->ctl, st->payload, strlen(st->payload), NULL, &ev, why);
+        if (err == LB_OK)
+            envelope_release(&ev);
+    }
+    snprintf(st->subject, sizeof(st->subject), "lb.evt.clock._sys.tick");
+    snprintf(st->domain, sizeof(st->domain), "clock");
+    snprintf(st->id, sizeof(st->id), "%s", id);
+    return err;
+}
+
+static enum lb_err read_request(struct replay *r, struct step *st, const cJSON *request,
+                                const cJSON *expect, struct lb_why *why)
+{
+    static const char *const known[] = {"subject", "body", NULL};
+    static const char *const expect_known[] = {"reply", "error", NULL};
+    char service[SUBJECT_TOKEN_MAX + 1], endpoint[SUBJECT_TOKEN_MAX + 1], path[200];
+    const char *subject = NULL;
+    const cJSON *body;
+    enum lb_err err;
+
+    if (!cJSON_IsObject(request) || json_check_members(request, known, why) != LB_OK)
+        return lb_fail(why, LB_EINVAL, "request: must be {subject, body}%s%s",
+                       why->text[0] ? ": " : "", why->text);
+    err = json_get_string(request, "subject", SUBJECT_MAX - 1, &subject, why);
+    if (err != LB_OK ||
+        sscanf(subject, "lb.api.%64[A-Za-z0-9_-].%64[A-Za-z0-9_-]", service, endpoint) != 2)
+        return lb_fail(why, LB_EINVAL, "request: subject must be lb.api.<service>.<endpoint>");
+    body = cJSON_GetObjectItemCaseSensitive(request, "body");
+    if (!cJSON_IsObject(body))
+        return lb_fail(why, LB_EINVAL, "request: body must be an object");
+    snprintf(st->subject, sizeof(st->subject), "%s", subject);
+    snprintf(path, sizeof(path), "api/%s.%s.request.json", service, endpoint);
+    err = lbctl_check_schema(r->ctl, path, body, why);
+    if (err != LB_OK)
+        return lb_fail(why, err, "request body (%s): %s", path, why->text);
+    snprintf(st->reply_schema, sizeof(st->reply_schema), "api/%s.%s.reply.json", service, endpoint);
+    if (expect != NULL) {
+        if (!cJSON_IsObject(expect) || json_check_members(expect, expect_known, why) != LB_OK ||
+            cJSON_GetArraySize(expect) != 1)
+            return lb_fail(why, LB_EINVAL, "expect: must be {\"reply\": ...} or {\"error\": code}");
+        st->expect = cJSON_Duplicate(expect, true);
+    }
+    st->payload = json_print((cJSON *)body);
+    return st->payload ? LB_OK : lb_fail(why, LB_ENOMEM, "out of memory");
+}
+
+static enum lb_err read_line(struct replay *r, struct step *st, const char *text, size_t len,
+                             struct lb_why *why)
+{
+    static const char *const known[] = {"event", "tick",    "request", "expect",
+                                        "wait",  "comment", NULL};
+    cJSON *line = NULL;
+    const cJSON *item;
+    enum lb_err err = json_parse_strict(text, len, &line, why);
+
+    if (err == LB_OK && (!cJSON_IsObject(line) || json_check_members(line, known, why) != LB_OK))
+        err = lb_fail(why, LB_EINVAL,
+                      "a line is one object: event, tick, request (+expect), "
+                      "wait or comment%s%s",
+                      why->text[0] ? ": " : "", why->text);
+    if (err != LB_OK) {
+        cJSON_Delete(line);
+        return err;
+    }
+    if ((item = cJSON_GetObjectItemCaseSensitive(line, "event")) != NULL) {
+        st->kind = STEP_EVENT;
+        err = read_event(r, st, item, why);
+    } else if ((item = cJSON_GetObjectItemCaseSensitive(line, "tick")) != NULL) {
+        st->kind = STEP_TICK;
+        err = read_tick(r, st, item, why);
+    } else if ((item = cJSON_GetObjectItemCaseSensitive(line, "request")) != NULL) {
+        st->kind = STEP_REQUEST;
+        err = read_request(r, st, item, cJSON_GetObjectItemCaseSensitive(line, "expect"), why);
+    } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(line, "wait"))) {
+        st->kind = STEP_WAIT;
+    } else if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(line, "comment"))) {
+        st->kind = STEP_WAIT;
+        st->line = -1; /* nothing to do */
+    } else {
+        err = lb_fail(why, LB_EINVAL, "nothing to do on this line");
+    }
+    if (err == LB_OK && st->kind != STEP_REQUEST &&
+        cJSON_GetObjectItemCaseSensitive(line, "expect") != NULL)
+        err = lb_fail(why, LB_EINVAL, "expect: only a request has an expectation");
+    cJSON_Delete(line);
+    return err;
+}
+
+/* Reads and checks every line; nothing is sent when one is wrong. */
+static int read_log(struct replay *r, char *text)
+{
+    char *save = NULL;
+    int number = 0;
+
+    for (char *line = text; line != NULL; line = save) {
+        struct lb_why why = {{0}};
+        struct step *grown;
+        char *end = strchr(line, '\n');
+        size_t len;
+
+        number++;
+        save = end ? end + 1 : NULL;
+        len = end ? (size_t)(end - line) : strlen(line);
+        if (len > 0 && line[len - 1] == '\r')
+            len--;
+        if (strspn(line, " \t") >= len)
+            continue;
+        if (len > LINE_MAX_BYTES) {
+            fprintf(stderr, "lbctl: line %d: longer than %d bytes\n", number, LINE_MAX_BYTES);
+            return LBCTL_INVALID;
+        }
+        grown = realloc(r->steps, (r->count + 1) * sizeof(*grown));
+        if (grown == NULL)
+            return LBCTL_INVALID;
+        r->steps = grown;
+        memset(&grown[r->count], 0, sizeof(*grown));
+        grown[r->count].line = number;
+        if (read_line(r, &grown[r->count], line, len, &why) != LB_OK) {
+            r->count++;
+            fprintf(stderr, "lbctl: line %d: %s\n", number, why.text);
+            return LBCTL_INVALID;
+        }
+        if (grown[r->count].line < 0) { /* a comment */
+            free(grown[r->count].payload);
+            continue;
+        }
+        r->count++;
+    }
+    return LBCTL_OK;
+}
+
+/* ---- running it ----------------------------------------------------------------------------- */
+
+/* Whether `actual` has everything `expected` has (objects: members; arrays: item by item). */
+static bool contains(const cJSON *expected, const cJSON *actual)
+{
+    const cJSON *e;
+
+    if (cJSON_IsObject(expected)) {
+        if (!cJSON_IsObject(actual))
+            return false;
+        cJSON_ArrayForEach(e, expected)
+        {
+            if (!contains(e, cJSON_GetObjectItemCaseSensitive(actual, e->string)))
+                return false;
+        }
+        return true;
+    }
+    if (cJSON_IsArray(expected)) {
+        const cJSON *a = actual ? actual->child : NULL;
+
+        if (!cJSON_IsArray(actual) || cJSON_GetArraySize(expected) != cJSON_GetArraySize(actual))
+            return false;
+        cJSON_ArrayForEach(e, expected)
+        {
+            if (!contains(e, a))
+                return false;
+            a = a->next;
+        }
+        return true;
+    }
+    return actual != NULL && cJSON_Compare(expected, actual, true);
+}
+
+static int wait_quiet(struct replay *r, const struct step *st)
+{
+    struct lb_why why = {{0}};
+
+    if (lbctl_wait_quiet(r->ctl, r->wait_ms, &why) == LB_OK)
+        return LBCTL_OK;
+    fprintf(stderr, "lbctl: line %d: %s\n", st->line, why.text);
+    return LBCTL_NATS;
+}
+
+static int publish(struct replay *r, const struct step *st)
+{
+    int64_t deadline = nats_Now() + r->wait_ms;
+    jsPubOptions po;
+
+    jsPubOptions_Init(&po);
+    po.MsgId = st->id;
+    po.MaxWait = r->ctl->timeout_ms;
+    for (;;) {
+        jsPubAck *ack = NULL;
+        jsErrCode jerr = 0;
+        natsStatus s = js_Publish(&ack, r->ctl->js, st->subject, st->payload,
+                                  (int)strlen(st->payload), &po, &jerr);
+
+        jsPubAck_Destroy(ack);
+        if (s == NATS_OK)
+            return LBCTL_OK;
+        if (nats_Now() > deadline) {
+            fprintf(stderr, "lbctl: line %d: publish failed: %s (JetStream error %d)\n", st->line,
+                    natsStatus_GetText(s), (int)jerr);
+            return LBCTL_NATS;
+        }
+        nats_Sleep(100);
+    }
+}
+
+/* Checks the reply against the contract and the log's expectation; prints it. */
+static void judge(struct replay *r, const struct step *st, natsMsg *reply)
+{
+    struct lb_why why = {{0}};
+    const char *code_header = NULL;
+    bool is_error = natsMsgHeader_Get(reply, "Nats-Service-Error-Code", &code_header) == NATS_OK;
+    cJSON *json = NULL;
+    char *text;
+
+    if (json_parse_strict(natsMsg_GetData(reply), (size_t)natsMsg_GetDataLength(reply), &json,
+                          &why) != LB_OK) {
+        printf("L%d %.*s\n", st->line, natsMsg_GetDataLength(reply), natsMsg_GetData(reply));
+        fprintf(stderr, "lbctl: line %d: the reply is not strict JSON: %s\n", st->line, why.text);
+        r->failures++;
+        return;
+    }
+    text = json_print(json);
+    printf("L%d %s\n", st->line, text ? text : "null");
+    free(text);
+    if (lbctl_check_schema(r->ctl, is_error ? "error.json" : st->reply_schema, json, &why) !=
+        LB_OK) {
+        fprintf(stderr, "lbctl: line %d: the reply breaks %s: %s\n", st->line,
+                is_error ? "error.json" : st->reply_schema, why.text);
+        r->failures++;
+    }
+    if (st->expect != NULL) {
+        const cJSON *want_reply = cJSON_GetObjectItemCaseSensitive(st->expect, "reply");
+        const cJSON *want_error = cJSON_GetObjectItemCaseSensitive(st->expect, "error");
+        const char *code =
+            cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(json, "error"), "code"));
+        bool ok = want_reply != NULL ? !is_error && contains(want_reply, json)
+                                     : is_error && code != NULL && cJSON_IsString(want_error) &&
+                                           strcmp(code, want_error->valuestring) == 0;
+
+        if (!ok) {
+            char *want = cJSON_PrintUnformatted(st->expect);
+
+            fprintf(stderr, "lbctl: line %d: expected %s\n", st->line, want ? want : "?");
+            free(want);
+            r->failures++;
+        }
+    }
+    cJSON_Delete(json);
+}
+
+/* Sends a request; a service restarting answers "no responders" for a moment: retried. */
+static int request(struct replay *r, const struct step *st)
+{
+    int64_t deadline = nats_Now() + r->wait_ms;
+
+    for (;;) {
+        natsMsg *reply = NULL;
+        natsStatus s = natsConnection_Request(&reply, r->ctl->nc, st->subject, st->payload,
+                                              (int)strlen(st->payload), r->ctl->timeout_ms);
+
+        if (s == NATS_OK) {
+            judge(r, st, reply);
+            natsMsg_Destroy(reply);
+            return LBCTL_OK;
+        }
+        if (nats_Now() > deadline) {
+            fprintf(stderr, "lbctl: line %d: %s: %s\n", st->line, st->subject,
+                    natsStatus_GetText(s));
+            return LBCTL_NATS;
+        }
+        nats_Sleep(100);
+    }
+}
+
+static int run(struct replay *r)
+{
+    const char *previous_domain = "";
+    int status = LBCTL_OK;
+
+    for (size_t i = 0; i < r->count && status == LBCTL_OK; i++) {
+        const struct step *st = &r->steps[i];
+        bool new_domain = st->kind == STEP_EVENT && previous_domain[0] != '\0' &&
+                          strcmp(previous_domain, st->domain) != 0;
+
+        if (st->kind != STEP_EVENT || new_domain)
+            status = wait_quiet(r, st);
+        if (status != LBCTL_OK)
+            break;
+        switch (st->kind) {
+        case STEP_EVENT:
+            status = publish(r, st);
+            previous_domain = st->domain;
+            break;
+        case STEP_TICK:
+            status = publish(r, st);
+            previous_domain = st->domain;
+            break;
+        case STEP_REQUEST:
+            status = request(r, st);
+            previous_domain = "";
+            break;
+        case STEP_WAIT:
+            previous_domain = "";
+            break;
+        }
+        fflush(stdout);
+    }
+    if (status == LBCTL_OK && r->count > 0)
+        status = wait_quiet(r, &r->steps[r->count - 1]);
+    return status;
+}
+
+int lbctl_replay(struct lbctl *ctl, int argc, char **argv)
+{
+    struct replay r = {.ctl = ctl, .wait_ms = REPLAY_WAIT_MS};
+    size_t len = 0;
+    char *text;
+    int status;
+
+    if (argc == 4 && strcmp(argv[1], "--wait") == 0) {
+        char *end;
+        long ms = strtol(argv[2], &end, 10);
+
+        if (*end != '\0' || ms < 1 || ms > 3600000) {
+            fprintf(stderr, "lbctl: --wait takes 1..3600000 ms\n");
+            return LBCTL_USAGE;
+        }
+        r.wait_ms = (int)ms;
+        argv += 2;
+        argc -= 2;
+    }
+    if (argc != 2) {
+        fprintf(stderr, "usage: lbctl replay [--wait MS] LOG|-\n");
+        return LBCTL_USAGE;
+    }
+    text = lbctl_read_input(argv[1], &len);
+    if (text == NULL) {
+        fprintf(stderr, "lbctl: cannot read %s\n", argv[1]);
+        return LBCTL_USAGE;
+    }
+    if (strlen(text) != len) {
+        fprintf(stderr, "lbctl: %s holds a NUL byte\n", argv[1]);
+        free(text);
+        return LBCTL_INVALID;
+    }
+    status = read_log(&r, text);
+    free(text);
+    if (status == LBCTL_OK)
+        status = run(&r);
+    if (status == LBCTL_OK && r.failures > 0) {
+        fprintf(stderr, "lbctl: %d expectation(s) not met\n", r.failures);
+        status = LBCTL_EXPECTATION;
+    }
+    free_steps(&r);
+    return status;
+}
