@@ -244,13 +244,15 @@ jsCtx *harness_js(natsConnection *nc)
     return js;
 }
 
-void harness_service_spawn(struct service_proc *p, const char *name, const struct nats_server *ns,
-                           const char *data_dir, const char *const *env)
+/* Spawns lb-<name> with one optional argument (e.g. --rebuild). */
+static void spawn_service(struct service_proc *p, const char *name, const struct nats_server *ns,
+                          const char *data_dir, const char *const *env, const char *arg)
 {
     static char vars[5][320];
     const char *all[32];
     char binary[512];
-    char *argv[] = {binary, NULL};
+    char argument[64];
+    char *argv[] = {binary, arg ? argument : NULL, NULL};
     size_t n = 0;
 
     if (p->http_port == 0)
@@ -260,6 +262,7 @@ void harness_service_spawn(struct service_proc *p, const char *name, const struc
     snprintf(p->log_path, sizeof(p->log_path), "%s/%s.log", data_dir, name);
     mkdir(data_dir, 0750);
     snprintf(binary, sizeof(binary), "%s/lb-%s", env_or("LB_BINARY_DIR", "build"), name);
+    snprintf(argument, sizeof(argument), "%s", arg ? arg : "");
     snprintf(vars[0], sizeof(vars[0]), "LB_NATS_URL=%s", ns->url);
     snprintf(vars[1], sizeof(vars[1]), "LB_DATA_DIR=%s", data_dir);
     snprintf(vars[2], sizeof(vars[2]), "LB_HTTP_PORT=%d", p->http_port);
@@ -273,12 +276,25 @@ void harness_service_spawn(struct service_proc *p, const char *name, const struc
     p->pid = spawn(argv, p->log_path, all);
 }
 
+void harness_service_spawn(struct service_proc *p, const char *name, const struct nats_server *ns,
+                           const char *data_dir, const char *const *env)
+{
+    spawn_service(p, name, ns, data_dir, env, NULL);
+}
+
 void harness_service_start(struct service_proc *p, const char *name, const struct nats_server *ns,
                            const char *data_dir, const char *const *env)
 {
+    harness_service_start_args(p, name, ns, data_dir, env, NULL);
+}
+
+void harness_service_start_args(struct service_proc *p, const char *name,
+                                const struct nats_server *ns, const char *data_dir,
+                                const char *const *env, const char *arg)
+{
     int64_t deadline = now_ms() + HARNESS_WAIT_MS;
 
-    harness_service_spawn(p, name, ns, data_dir, env);
+    spawn_service(p, name, ns, data_dir, env, arg);
     for (;;) {
         char *body = NULL;
         int status = harness_http_get(p->http_port, "/readyz", &body);

@@ -81,6 +81,10 @@ jsCtx *harness_js(natsConnection *nc);
  */
 void harness_service_start(struct service_proc *p, const char *name, const struct nats_server *ns,
                            const char *data_dir, const char *const *env);
+/* Same, with one command-line argument (e.g. "--rebuild"), or NULL. */
+void harness_service_start_args(struct service_proc *p, const char *name,
+                                const struct nats_server *ns, const char *data_dir,
+                                const char *const *env, const char *arg);
 /* Same, but does not wait for readiness (for services expected to die). */
 void harness_service_spawn(struct service_proc *p, const char *name, const struct nats_server *ns,
                            const char *data_dir, const char *const *env);

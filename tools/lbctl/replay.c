@@ -42,6 +42,7 @@ struct replay {
     size_t count;
     int wait_ms;
     int failures;
+    uint64_t log_digest; /* request ids are replay-<digest>-L<line>: stable per log */
 };
 
 static void free_steps(struct replay *r)
@@ -352,19 +353,32 @@ static int request(struct replay *r, const struct step *st)
 {
     int64_t deadline = nats_Now() + r->wait_ms;
 
+    char request_id[64];
+    natsMsg *msg = NULL;
+
+    /* The same log sends the same request ids: replayed twice, a command applies once (D19). */
+    snprintf(request_id, sizeof(request_id), "replay-%016llx-L%d",
+             (unsigned long long)r->log_digest, st->line);
+    if (natsMsg_Create(&msg, st->subject, NULL, st->payload, (int)strlen(st->payload)) != NATS_OK ||
+        natsMsgHeader_Set(msg, "Lb-Request-Id", request_id) != NATS_OK) {
+        natsMsg_Destroy(msg);
+        fprintf(stderr, "lbctl: out of memory\n");
+        return LBCTL_NATS;
+    }
     for (;;) {
         natsMsg *reply = NULL;
-        natsStatus s = natsConnection_Request(&reply, r->ctl->nc, st->subject, st->payload,
-                                              (int)strlen(st->payload), r->ctl->timeout_ms);
+        natsStatus s = natsConnection_RequestMsg(&reply, r->ctl->nc, msg, r->ctl->timeout_ms);
 
         if (s == NATS_OK) {
             judge(r, st, reply);
             natsMsg_Destroy(reply);
+            natsMsg_Destroy(msg);
             return LBCTL_OK;
         }
         if (nats_Now() > deadline) {
             fprintf(stderr, "lbctl: line %d: %s: %s\n", st->line, st->subject,
                     natsStatus_GetText(s));
+            natsMsg_Destroy(msg);
             return LBCTL_NATS;
         }
         nats_Sleep(100);
@@ -442,6 +456,7 @@ int lbctl_replay(struct lbctl *ctl, int argc, char **argv)
         free(text);
         return LBCTL_INVALID;
     }
+    r.log_digest = id_digest(text, len);
     status = read_log(&r, text);
     free(text);
     if (status == LBCTL_OK)
