@@ -152,8 +152,8 @@ static enum lb_err read_request(struct replay *r, struct step *st, const cJSON *
 static enum lb_err read_line(struct replay *r, struct step *st, const char *text, size_t len,
                              struct lb_why *why)
 {
-    static const char *const known[] = {"event", "tick",    "request", "expect",
-                                        "wait",  "comment", NULL};
+    static const char *const known[] = {"event", "tick",    "request",  "expect",
+                                        "wait",  "comment", "scenario", NULL};
     cJSON *line = NULL;
     const cJSON *item;
     enum lb_err err = json_parse_strict(text, len, &line, why);
@@ -178,7 +178,9 @@ static enum lb_err read_line(struct replay *r, struct step *st, const char *text
         err = read_request(r, st, item, cJSON_GetObjectItemCaseSensitive(line, "expect"), why);
     } else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(line, "wait"))) {
         st->kind = STEP_WAIT;
-    } else if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(line, "comment"))) {
+    } else if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(line, "comment")) ||
+               cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(line, "scenario"))) {
+        /* a comment, or the header the scenario runner reads (which services to start) */
         st->kind = STEP_WAIT;
         st->line = -1; /* nothing to do */
     } else {
