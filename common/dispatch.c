@@ -361,13 +361,18 @@ fail:
     return err;
 }
 
-static service_event_fn find_handler(const struct service *svc, const char *type)
+/* The service's handler of `type` (NULL when none); *ret_idempotent: skip the applied-id record. */
+static service_event_fn find_handler(const struct service *svc, const char *type,
+                                     bool *ret_idempotent)
 {
+    *ret_idempotent = false;
     if (svc->clock.mode == CLOCK_VIRTUAL && strcmp(type, CLOCK_TICK_TYPE) == 0)
         return apply_clock_tick;
     for (size_t i = 0; i < svc->def->event_count; i++) {
-        if (strcmp(svc->def->events[i].type, type) == 0)
+        if (strcmp(svc->def->events[i].type, type) == 0) {
+            *ret_idempotent = svc->def->events[i].idempotent;
             return svc->def->events[i].handler;
+        }
     }
     return NULL;
 }
@@ -385,15 +390,18 @@ static bool is_ignored(const struct service *svc, const char *type)
 static void apply_event(struct service *svc, struct work *w, const struct delivery *d,
                         const struct envelope *ev)
 {
-    service_event_fn handler = find_handler(svc, ev->type);
+    bool idempotent;
+    service_event_fn handler = find_handler(svc, ev->type, &idempotent);
     service_event_fn org_handler = svc->def->org_tree ? orgtree_handler(ev->type) : NULL;
     uint64_t digest = id_digest(d->data, d->len);
     struct log_ids ids = {.event_id = ev->id};
-    enum applied_state state;
+    enum applied_state state = APPLIED_NEW;
     struct lb_why why = {{0}};
-    enum lb_err err;
+    enum lb_err err = LB_OK;
 
-    err = applied_check(svc->store, ev->id, digest, &state, &why);
+    /* An idempotent type (e.g. a heartbeat: last-seen only moves forward) is not recorded. */
+    if (!idempotent)
+        err = applied_check(svc->store, ev->id, digest, &state, &why);
     if (err != LB_OK)
         goto retry;
     if (state == APPLIED_DUPLICATE) {
@@ -427,7 +435,7 @@ static void apply_event(struct service *svc, struct work *w, const struct delive
     if (err == LB_OK && handler != NULL)
         err = handler(svc, ev, &why);
     set_cause(svc, NULL, 0);
-    if (err == LB_OK)
+    if (err == LB_OK && !idempotent)
         err = applied_record(svc->store, ev->id, digest, service_now_ms(svc), &why);
     if (err == LB_OK)
         err = store_release(svc->store, &why);
@@ -726,7 +734,11 @@ void dispatch_drain(struct service *svc)
         else
             w->reply = discovery_reply(svc, w->discovery_verb);
     }
-    err = store_commit(svc->store, &why);
+    /* The service writes what it coalesced over the batch (e.g. one last-seen per device). */
+    if (svc->def->batch_end != NULL && (err = svc->def->batch_end(svc, &why)) != LB_OK)
+        log_error("cannot finish a batch: %s", why.text);
+    if (err == LB_OK)
+        err = store_commit(svc->store, &why);
     if (err != LB_OK) {
         log_error("cannot commit a batch: %s", why.text);
         store_rollback(svc->store);

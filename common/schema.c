@@ -84,6 +84,7 @@ static const char *const checked[] = {
     "exclusiveMinimum",
     "exclusiveMaximum",
     "format",
+    "uniqueItems",
     NULL,
 };
 
@@ -530,6 +531,14 @@ static enum lb_err check_array(struct walk *w, const char *file, const cJSON *sc
         return violation(w, "has fewer than %.0f items", min->valuedouble);
     if (cJSON_IsNumber(max) && n > max->valuedouble)
         return violation(w, "has more than %.0f items", max->valuedouble);
+    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "uniqueItems"))) {
+        for (const cJSON *x = inst->child; x != NULL; x = x->next) {
+            for (const cJSON *y = x->next; y != NULL; y = y->next) {
+                if (cJSON_Compare(x, y, true))
+                    return violation(w, "has equal items (uniqueItems)");
+            }
+        }
+    }
     if (items == NULL)
         return LB_OK;
     cJSON_ArrayForEach(item, inst)

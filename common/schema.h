@@ -6,7 +6,7 @@
  * Supported: boolean schemas, $ref (to the same file or another one under
  * the set's directory, with a JSON-pointer fragment), allOf, anyOf, oneOf,
  * not, type, const, enum, properties, required, additionalProperties,
- * patternProperties, items, minItems, maxItems, minLength, maxLength,
+ * patternProperties, items, minItems, maxItems, uniqueItems, minLength, maxLength,
  * pattern, minimum, maximum, exclusiveMinimum, exclusiveMaximum, format
  * date-time; annotations are ignored. A keyword outside that list is an
  * error (LB_EUNSUPPORTED), never silently skipped. Patterns are ECMA-262

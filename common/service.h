@@ -63,6 +63,9 @@ struct service_endpoint {
 struct service_event {
     const char *type;
     service_event_fn handler;
+    /* Applying it twice changes nothing (e.g. a heartbeat: last-seen = max): its id is not
+     * recorded in lb_applied, which keeps the hottest path at one write or none. */
+    bool idempotent;
 };
 
 /* A whole service, as data. */
@@ -83,6 +86,9 @@ struct service_def {
     const char *const *ignores;
     const char *const *produces;       /* domains it emits into; NULL-terminated */
     service_sweep_fn sweep;            /* NULL when the service has no clock-driven work */
+    /* Called once per batch after its messages, before COMMIT (NULL: none): writes what the
+     * handlers coalesced in memory. An error rolls the whole batch back; it is redelivered. */
+    enum lb_err (*batch_end)(struct service *svc, struct lb_why *why);
     const struct config_entry *config; /* the service's own settings, or NULL */
     size_t config_count;
     size_t config_size; /* sizeof the struct `config` loads into */
