@@ -161,7 +161,6 @@ static enum lb_err run_endpoint(struct service *svc, struct work *w, const char 
     const char *data = natsMsg_GetData(w->msg);
     int len = natsMsg_GetDataLength(w->msg);
     struct request req = {.endpoint = w->endpoint->def->name, .request_id = request_id};
-    char cause[ID_LEN + 1];
     cJSON *body = NULL;
     cJSON *reply = NULL;
     enum lb_err err;
@@ -197,10 +196,8 @@ static enum lb_err run_endpoint(struct service *svc, struct work *w, const char 
     err = store_savepoint(svc->store, why);
     if (err != LB_OK)
         goto done;
-    /* Without a request id every request is its own cause: fresh event ids. */
-    if (!given)
-        id_new(cause, clock_wall_ms());
-    set_cause(svc, given ? request_id : cause, 0);
+    /* The request id is the cause: given, it makes ids stable; made up, fresh (D19). */
+    set_cause(svc, request_id, 0);
     changes_before = sqlite3_total_changes(store_db(svc->store));
     err = w->endpoint->def->handler(svc, &req, &reply, why);
     set_cause(svc, NULL, 0);

@@ -35,7 +35,9 @@ struct service;
 /* A request as a handler sees it. */
 struct request {
     const char *endpoint;   /* endpoint name, e.g. "add" */
-    const char *request_id; /* the Lb-Request-Id header, or one made up */
+    const char *request_id; /* the Lb-Request-Id header, or a fresh one: the cause of the ids
+                               service_emit derives, so handlers may derive new entity ids from
+                               it too (id_derive) */
     const cJSON *body;      /* the parsed JSON object; borrowed */
 };
 
@@ -84,8 +86,8 @@ struct service_def {
     /* Types of consumed domains it knowingly skips (acked, counted); NULL-terminated or
      * NULL. Any other type without a handler is dead-lettered as unsupported. */
     const char *const *ignores;
-    const char *const *produces;       /* domains it emits into; NULL-terminated */
-    service_sweep_fn sweep;            /* NULL when the service has no clock-driven work */
+    const char *const *produces; /* domains it emits into; NULL-terminated */
+    service_sweep_fn sweep;      /* NULL when the service has no clock-driven work */
     /* Called once per batch after its messages, before COMMIT (NULL: none): writes what the
      * handlers coalesced in memory. An error rolls the whole batch back; it is redelivered. */
     enum lb_err (*batch_end)(struct service *svc, struct lb_why *why);

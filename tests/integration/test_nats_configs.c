@@ -42,6 +42,10 @@ static void test_configs(void **state)
     setenv("SERVER_NAME", "nats-0", 1);
     setenv("NATS_NAMESPACE", "licensebus", 1);
     setenv("LB_NATS_PASSWORD_TALLY", "t", 1);
+    setenv("LB_NATS_PASSWORD_LICENSING", "l", 1);
+    setenv("LB_NATS_PASSWORD_SUBSCRIPTIONS", "s", 1);
+    setenv("LB_NATS_PASSWORD_USAGE", "u", 1);
+    setenv("LB_NATS_PASSWORD_REPORTING", "r", 1);
     setenv("LB_NATS_PASSWORD_PLATFORM", "p", 1);
     setenv("LB_NATS_PASSWORD_READER", "r", 1);
     setenv("LB_NATS_PASSWORD_ADMIN", "a", 1);

@@ -93,7 +93,8 @@ static void assert_denied(struct violations *v, int before, const char *subject)
 
 static void test_permissions(void **state)
 {
-    const char *const users[] = {"TALLY", "PLATFORM", "READER", "ADMIN"};
+    const char *const users[] = {"TALLY",     "PLATFORM", "READER",        "ADMIN",
+                                 "LICENSING", "USAGE",    "SUBSCRIPTIONS", "REPORTING"};
     const char *const tally_env[] = {"LB_NATS_USER=tally", "LB_NATS_PASSWORD=pw-tally", NULL};
     struct violations v = {0};
     struct nats_server ns;
@@ -107,7 +108,7 @@ static void test_permissions(void **state)
 
     (void)state;
     pthread_mutex_init(&v.lock, NULL);
-    for (size_t i = 0; i < 4; i++) {
+    for (size_t i = 0; i < sizeof(users) / sizeof(users[0]); i++) {
         char name[64], value[64], lower[16];
 
         for (size_t k = 0; k <= strlen(users[i]); k++)
