@@ -161,6 +161,13 @@ static void test_permissions(void **state)
     before = v.count;
     natsConnection_PublishString(platform, "lb.adm.tally.rebuild", "{}");
     assert_denied(&v, before, "lb.adm.tally.rebuild");
+    /* ...nor change the catalogs, which are the operators'. */
+    before = v.count;
+    natsConnection_PublishString(platform, "lb.api.licensing.product_add", "{}");
+    assert_denied(&v, before, "lb.api.licensing.product_add");
+    before = v.count;
+    natsConnection_PublishString(platform, "lb.api.subscriptions.package_update", "{}");
+    assert_denied(&v, before, "lb.api.subscriptions.package_update");
     before = v.count;
     natsConnection_PublishString(platform, "lb.evt.tally.acme.counter_changed", "{}");
     assert_denied(&v, before, "lb.evt.tally.acme.counter_changed");
