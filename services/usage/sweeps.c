@@ -1,0 +1,143 @@
+/*
+ * sweeps.c - usage's clock-driven transitions, run in one transaction per
+ * sweep (the tick's on the virtual clock). Its jobs, in order:
+ *
+ *   1. inactivity release: a licensed user whose last activity is at least
+ *      LB_USAGE_INACTIVE_AFTER old is released (license_released);
+ *   2. over-consumption: each customer touched by (1) is recounted
+ *      (overconsumption_ended when a release brings it under);
+ *   3. retention purge: a user whose license was removed at least
+ *      LB_USAGE_RETENTION ago loses email and display name for good
+ *      (user_purged).
+ *
+ * Each transition is recorded in the user's row (released_ms, purged_ms) in
+ * the same transaction as its event, and the queries select only rows not
+ * yet transitioned, so a restart, a clock jump or a replay emits each
+ * exactly once. At most USAGE_SWEEP_BATCH users per job and sweep; the next
+ * sweep goes on.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "usage.h"
+
+/* Customers to recount after the releases, each once, in first-touched order. */
+struct customer_set {
+    struct user_key *items; /* `user` holds the customer id */
+    size_t n;
+    size_t cap;
+};
+
+static enum lb_err customer_set_add(struct customer_set *set, const char *tenant,
+                                    const char *customer, struct lb_why *why)
+{
+    for (size_t i = 0; i < set->n; i++) {
+        if (strcmp(set->items[i].tenant, tenant) == 0 && strcmp(set->items[i].user, customer) == 0)
+            return LB_OK;
+    }
+    if (set->n == set->cap) {
+        size_t more = set->cap == 0 ? 16 : set->cap * 2;
+        struct user_key *grown = realloc(set->items, more * sizeof(*grown));
+
+        if (grown == NULL)
+            return lb_fail(why, LB_ENOMEM, "out of memory");
+        set->items = grown;
+        set->cap = more;
+    }
+    snprintf(set->items[set->n].tenant, sizeof(set->items[0].tenant), "%s", tenant);
+    snprintf(set->items[set->n].user, sizeof(set->items[0].user), "%s", customer);
+    set->n++;
+    return LB_OK;
+}
+
+static enum lb_err release(struct service *svc, const struct user_key *k, int64_t now_ms,
+                           struct customer_set *touched, struct lb_why *why)
+{
+    struct store *s = service_store(svc);
+    char since[32];
+    struct user_row u;
+    cJSON *data;
+    enum lb_err err;
+
+    err = usage_store_user_get(s, k->tenant, k->user, &u, why);
+    if (err != LB_OK)
+        return err;
+    envelope_format_time(u.last_active_ms, since);
+    u.released_ms = now_ms;
+    u.license_removed_ms = now_ms;
+    err = usage_store_user_put(s, k->tenant, &u, why);
+    if (err != LB_OK)
+        return err;
+    data = cJSON_CreateObject();
+    if (data == NULL || !cJSON_AddStringToObject(data, "user", u.id) ||
+        !cJSON_AddStringToObject(data, "customer", u.customer) ||
+        !cJSON_AddStringToObject(data, "inactive_since", since) ||
+        !cJSON_AddNumberToObject(data, "seats", (double)u.seat_count))
+        err = lb_fail(why, LB_ENOMEM, "out of memory");
+    if (err == LB_OK)
+        err = service_emit(svc, k->tenant, "license_released", 1, data, NULL, why);
+    cJSON_Delete(data);
+    if (err == LB_OK)
+        err = customer_set_add(touched, k->tenant, u.customer, why);
+    return err;
+}
+
+static enum lb_err purge(struct service *svc, const struct user_key *k, int64_t now_ms,
+                         struct lb_why *why)
+{
+    struct store *s = service_store(svc);
+    char removed[32];
+    struct user_row u;
+    cJSON *data;
+    cJSON *what;
+    enum lb_err err;
+
+    err = usage_store_user_get(s, k->tenant, k->user, &u, why);
+    if (err != LB_OK)
+        return err;
+    envelope_format_time(u.license_removed_ms, removed);
+    err = usage_store_user_purge(s, k->tenant, k->user, now_ms, why);
+    if (err != LB_OK)
+        return err;
+    data = cJSON_CreateObject();
+    what = cJSON_AddArrayToObject(data, "what");
+    if (what == NULL || !cJSON_AddStringToObject(data, "user", u.id) ||
+        !cJSON_AddStringToObject(data, "customer", u.customer) ||
+        !cJSON_AddStringToObject(data, "license_removed_at", removed) ||
+        !cJSON_AddItemToArray(what, cJSON_CreateString("email")) ||
+        !cJSON_AddItemToArray(what, cJSON_CreateString("display_name")))
+        err = lb_fail(why, LB_ENOMEM, "out of memory");
+    if (err == LB_OK)
+        err = service_emit(svc, k->tenant, "user_purged", 1, data, NULL, why);
+    cJSON_Delete(data);
+    return err;
+}
+
+enum lb_err usage_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
+{
+    const struct usage_config *cfg = service_config(svc);
+    struct store *s = service_store(svc);
+    struct customer_set touched = {0};
+    struct user_key *keys = NULL;
+    size_t n = 0;
+    enum lb_err err;
+
+    err = usage_store_due_release(s, now_ms - cfg->inactive_after_ms, USAGE_SWEEP_BATCH, &keys, &n,
+                                  why);
+    for (size_t i = 0; err == LB_OK && i < n; i++)
+        err = release(svc, &keys[i], now_ms, &touched, why);
+    free(keys);
+    keys = NULL;
+    for (size_t i = 0; err == LB_OK && i < touched.n; i++)
+        err = usage_recheck(svc, touched.items[i].tenant, touched.items[i].user, why);
+    free(touched.items);
+    if (err == LB_OK)
+        err =
+            usage_store_due_purge(s, now_ms - cfg->retention_ms, USAGE_SWEEP_BATCH, &keys, &n, why);
+    for (size_t i = 0; err == LB_OK && i < n; i++)
+        err = purge(svc, &keys[i], now_ms, why);
+    free(keys);
+    return err;
+}
