@@ -76,6 +76,28 @@ struct store *service_store(struct service *svc)
     return svc->store;
 }
 
+void *service_state(struct service *svc)
+{
+    return svc->state;
+}
+
+/*
+ * Writes what idempotent handlers coalesced (def->flush), once something
+ * else is about to look at the database. A failure dooms the batch.
+ */
+static void flush_coalesced(struct service *svc)
+{
+    struct lb_why why = {{0}};
+
+    if (!svc->coalesced || svc->def->flush == NULL)
+        return;
+    svc->coalesced = false;
+    if (svc->def->flush(svc, &why) != LB_OK) {
+        log_error("cannot write the coalesced changes: %s", why.text);
+        svc->flush_failed = true;
+    }
+}
+
 const void *service_config(const struct service *svc)
 {
     return svc->service_config;
@@ -193,6 +215,7 @@ static enum lb_err run_endpoint(struct service *svc, struct work *w, const char 
         if (err != LB_OK || state == APPLIED_DUPLICATE)
             goto done;
     }
+    flush_coalesced(svc);
     err = store_savepoint(svc->store, why);
     if (err != LB_OK)
         goto done;
@@ -422,6 +445,8 @@ static void apply_event(struct service *svc, struct work *w, const struct delive
         dead_letter(svc, w, d, ev->id, LB_EUNSUPPORTED, why.text);
         return;
     }
+    if (!idempotent)
+        flush_coalesced(svc);
     err = store_savepoint(svc->store, &why);
     if (err != LB_OK)
         goto retry;
@@ -437,6 +462,7 @@ static void apply_event(struct service *svc, struct work *w, const struct delive
     if (err == LB_OK)
         err = store_release(svc->store, &why);
     if (err == LB_OK) {
+        svc->coalesced = svc->coalesced || idempotent;
         w->disposition = DISPOSE_ACK;
         w->outcome = OUTCOME_APPLIED;
         return;
@@ -509,6 +535,7 @@ enum lb_err dispatch_sweep(struct service *svc, int64_t now_ms)
 
     if (svc->def->sweep == NULL)
         return LB_OK;
+    flush_coalesced(svc);
     /* Sweep ids derive from the time of the sweep, so a replay emits the same ids. */
     snprintf(cause, sizeof(cause), "sweep@%lld", (long long)now_ms);
     set_cause(svc, cause, 0);
@@ -731,9 +758,12 @@ void dispatch_drain(struct service *svc)
         else
             w->reply = discovery_reply(svc, w->discovery_verb);
     }
-    /* The service writes what it coalesced over the batch (e.g. one last-seen per device). */
-    if (svc->def->batch_end != NULL && (err = svc->def->batch_end(svc, &why)) != LB_OK)
-        log_error("cannot finish a batch: %s", why.text);
+    /* What idempotent handlers coalesced (e.g. one last-seen per device) is written now. */
+    flush_coalesced(svc);
+    if (svc->flush_failed) {
+        svc->flush_failed = false;
+        err = lb_fail(&why, LB_EIO, "a coalesced write failed");
+    }
     if (err == LB_OK)
         err = store_commit(svc->store, &why);
     if (err != LB_OK) {

@@ -144,6 +144,9 @@ struct service {
     natsSubscription *discovery_subs[DISCOVERY_SUBS];
     natsSubscription *rebuild_sub; /* lb.adm.<service>.rebuild */
     bool rebuild;                  /* --rebuild: start on a new, empty database */
+    void *state;                   /* def->state_size bytes for the service (service_state) */
+    bool coalesced;                /* idempotent handlers left writes for def->flush */
+    bool flush_failed;             /* a flush failed: the batch must roll back */
     struct discovery_closure discovery_closures[3];
     void *service_config;  /* the service's own settings (def->config), or NULL */
     uv_mutex_t queue_lock; /* guards queue_head/queue_tail */

@@ -115,6 +115,11 @@ static double *gauge(struct service *svc, const char *name, const char *help)
     return metrics_slot(svc->metrics, METRIC_GAUGE, name, help, "");
 }
 
+double *service_metric(struct service *svc, bool is_gauge, const char *name, const char *help)
+{
+    return is_gauge ? gauge(svc, name, help) : counter(svc, name, help, "");
+}
+
 static enum lb_err register_metrics(struct service *svc)
 {
     char labels[SUBJECT_MAX];
@@ -637,6 +642,9 @@ static enum lb_err service_start(struct service *svc, struct lb_why *why)
     svc->started_ms = clock_wall_ms();
     id_new(svc->id, svc->started_ms);
     err = parse_partition(svc, why);
+    if (err == LB_OK && svc->def->state_size > 0 &&
+        (svc->state = calloc(1, svc->def->state_size)) == NULL)
+        err = lb_fail(why, LB_ENOMEM, "out of memory");
     if (err == LB_OK)
         err = open_database(svc, why);
     if (err == LB_OK)
@@ -695,6 +703,7 @@ static void service_release(struct service *svc)
     metrics_free(svc->metrics);
     free(svc->fetchers);
     free(svc->endpoints);
+    free(svc->state);
     if (svc->service_config != NULL)
         config_release(svc->def->config, svc->def->config_count, svc->service_config);
     free(svc->service_config);

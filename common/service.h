@@ -88,9 +88,15 @@ struct service_def {
     const char *const *ignores;
     const char *const *produces; /* domains it emits into; NULL-terminated */
     service_sweep_fn sweep;      /* NULL when the service has no clock-driven work */
-    /* Called once per batch after its messages, before COMMIT (NULL: none): writes what the
-     * handlers coalesced in memory. An error rolls the whole batch back; it is redelivered. */
-    enum lb_err (*batch_end)(struct service *svc, struct lb_why *why);
+    /*
+     * Writes what handlers of idempotent events coalesced in service_state (NULL: nothing
+     * is coalesced). The runtime calls it, inside the batch's transaction, before anything
+     * else is handled after such events (another event, a request, a sweep) and before the
+     * batch commits, so nothing ever observes the state without those writes. An error
+     * rolls the whole batch back; it is redelivered.
+     */
+    enum lb_err (*flush)(struct service *svc, struct lb_why *why);
+    size_t state_size;                 /* bytes of zeroed memory for service_state, or 0 */
     const struct config_entry *config; /* the service's own settings, or NULL */
     size_t config_count;
     size_t config_size; /* sizeof the struct `config` loads into */
@@ -104,6 +110,17 @@ struct store *service_store(struct service *svc);
 
 /* The service's own settings (def->config loaded), or NULL. */
 const void *service_config(const struct service *svc);
+
+/*
+ * A metric of the service's own on /metrics: its value slot, created at 0 on
+ * first call and the same slot after (keep the pointer). `gauge` false makes
+ * a counter. NULL when out of memory or when `name` is not a metric name.
+ * Loop thread only.
+ */
+double *service_metric(struct service *svc, bool gauge, const char *name, const char *help);
+
+/* The service's own in-memory state (def->state_size zeroed bytes), or NULL. */
+void *service_state(struct service *svc);
 
 /* Now, by the service's clock (virtual in tests and replays). */
 int64_t service_now_ms(const struct service *svc);

@@ -487,6 +487,7 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
     struct device_row d;
     struct user_row u;
     bool moved = false;
+    int64_t seen;
     enum lb_err err;
 
     err = decode_data(ev, known, why);
@@ -494,6 +495,9 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
         err = get_id(ev->data, "device", &device, why);
     if (err != LB_OK)
         return err;
+    /* A later signal of a device already seen in this batch only moves a time (signals.c). */
+    if (usage_signal_deferred(svc, ev->tenant, device, ev->time_ms))
+        return LB_OK;
     err = usage_store_device_get(s, ev->tenant, device, &d, why);
     if (err == LB_ENOTFOUND)
         return lb_fail(why, LB_ENOTFOUND,
@@ -502,21 +506,35 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
                        device, ev->tenant);
     if (err != LB_OK)
         return err;
+    seen = ev->time_ms > d.last_seen_ms ? ev->time_ms : d.last_seen_ms;
     if (ev->time_ms > d.last_seen_ms)
         err = usage_store_device_seen(s, ev->tenant, device, ev->time_ms, why);
     /* An uninstalled device's late signal is recorded for audit but covers no user. */
-    if (err != LB_OK || d.user[0] == '\0' || !d.installed)
-        return err;
-    err = usage_store_user_touch(s, ev->tenant, d.user, ev->time_ms, &moved, why);
-    if (err != LB_OK || !moved)
-        return err;
-    err = usage_store_user_get(s, ev->tenant, d.user, &u, why);
+    if (err == LB_OK && (d.user[0] == '\0' || !d.installed)) {
+        usage_signal_defer(svc, ev->tenant, device, "", seen);
+        return LB_OK;
+    }
+    if (err == LB_OK)
+        err = usage_store_user_touch(s, ev->tenant, d.user, ev->time_ms, &moved, why);
+    if (err == LB_OK)
+        err = usage_store_user_get(s, ev->tenant, d.user, &u, why);
+    if (err == LB_ENOTFOUND) {
+        usage_signal_defer(svc, ev->tenant, device, "", seen);
+        return LB_OK;
+    }
     if (err != LB_OK)
         return err;
-    if (u.released_ms != 0 && u.deleted_ms == 0 &&
-        u.last_active_ms > service_now_ms(svc) - cfg->inactive_after_ms)
+    if (moved && u.released_ms != 0 && u.deleted_ms == 0 &&
+        u.last_active_ms > service_now_ms(svc) - cfg->inactive_after_ms) {
         err = usage_retake(svc, ev->tenant, &u, device, ev->time_ms, why);
-    return err;
+        if (err != LB_OK)
+            return err;
+        u.released_ms = 0;
+    }
+    /* Later signals can change only times while the user holds the license (or is gone). */
+    if (u.released_ms == 0)
+        usage_signal_defer(svc, ev->tenant, device, u.deleted_ms == 0 ? d.user : "", seen);
+    return LB_OK;
 }
 
 /* ---- scans --------------------------------------------------------------------------- */

@@ -74,6 +74,7 @@ static const struct service_def usage = {
     .ignores = ignores,
     .produces = produces,
     .sweep = usage_sweep,
+    .flush = usage_flush_signals,
     .config = config,
     .config_count = sizeof(config) / sizeof(config[0]),
     .config_size = sizeof(struct usage_config),
@@ -84,5 +85,6 @@ int main(int argc, char **argv)
     struct service_def def = usage;
 
     def.migration_count = usage_migration_count;
+    def.state_size = usage_state_size;
     return service_main(&def, argc, argv);
 }

@@ -286,6 +286,16 @@ enum lb_err usage_on_device_associated(struct service *svc, const struct envelop
 enum lb_err usage_on_device_detached(struct service *svc, const struct envelope *ev,
                                      struct lb_why *why);
 enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why);
+
+/* signals.c: heartbeats coalesced per device within a batch */
+extern const size_t usage_state_size;
+/* True when the device's signals are deferred in this batch (its time is kept). */
+bool usage_signal_deferred(struct service *svc, const char *tenant, const char *device, int64_t t);
+/* Defers the device's later signals of this batch; `written_ms` is its last-seen now. */
+void usage_signal_defer(struct service *svc, const char *tenant, const char *device,
+                        const char *user, int64_t written_ms);
+/* The runtime's flush: one last-seen write per deferred device and user. */
+enum lb_err usage_flush_signals(struct service *svc, struct lb_why *why);
 enum lb_err usage_on_scans_counted(struct service *svc, const struct envelope *ev,
                                    struct lb_why *why);
 enum lb_err usage_on_subscription_changed(struct service *svc, const struct envelope *ev,
