@@ -99,15 +99,24 @@ enum lb_err orgtree_get(struct store *s, const char *tenant, const char *id, str
 }
 
 /* A path holds at most 64 levels of 65 bytes; deeper trees are refused. */
-#define ORG_PATH_MAX (64 * 65)
+#define ORG_PATH_MAX ((size_t)64 * 65)
+
+/* Appends "<id>/" to `path` (of ORG_PATH_MAX + 1 bytes); false when the tree is too deep. */
+static bool append_to_path(char *path, const char *id)
+{
+    size_t used = strlen(path);
+
+    return (size_t)snprintf(path + used, ORG_PATH_MAX + 1 - used, "%s/", id) <
+           ORG_PATH_MAX + 1 - used;
+}
 
 enum lb_err orgtree_within(struct store *s, const char *tenant, const char *ancestor,
                            const char *org, bool *ret_within, struct lb_why *why)
 {
     char ancestor_path[ORG_PATH_MAX + 1];
     char org_path[ORG_PATH_MAX + 1];
-    struct org a;
-    struct org o;
+    struct org a = {0};
+    struct org o = {0};
     enum lb_err err;
 
     *ret_within = false;
@@ -141,7 +150,7 @@ enum lb_err caller_decode(struct store *s, const cJSON *body, struct caller *ret
 {
     static const char *const known[] = {"org", "user", NULL};
     const cJSON *caller = cJSON_GetObjectItemCaseSensitive(body, "caller");
-    struct org org;
+    struct org org = {0};
     enum lb_err err;
 
     err = get_org_id(body, "tenant", &ret_caller->tenant, why);
@@ -185,7 +194,7 @@ enum lb_err orgtree_each_in_subtree(struct store *s, const char *tenant, const c
     static const char sql[] = "SELECT id, parent, name, kind FROM lb_org "
                               "WHERE tenant = ? AND path GLOB ? AND deleted = 0 ORDER BY path";
     char root_path[ORG_PATH_MAX + 3];
-    struct org root_org;
+    struct org root_org = {0};
     sqlite3_stmt *stmt;
     enum lb_err err = LB_OK;
     int rc;
@@ -195,7 +204,7 @@ enum lb_err orgtree_each_in_subtree(struct store *s, const char *tenant, const c
         return err;
     if (root_org.deleted)
         return LB_OK;
-    strcat(root_path, "*");
+    snprintf(root_path + strlen(root_path), 2, "*");
     stmt = store_stmt(s, sql, why);
     if (stmt == NULL)
         return LB_EINTERNAL;
@@ -248,9 +257,9 @@ static enum lb_err on_org_created(struct store *s, const struct envelope *ev, st
                               "VALUES (?, ?, ?, ?, ?, ?)";
     const cJSON *parent_item;
     char path[ORG_PATH_MAX + 1];
-    const char *id, *parent = "", *name, *kind_name;
+    const char *id = NULL, *parent = "", *name = NULL, *kind_name = NULL;
     enum org_kind kind;
-    struct org existing;
+    struct org existing = {0};
     sqlite3_stmt *stmt;
     enum lb_err err;
 
@@ -289,7 +298,7 @@ static enum lb_err on_org_created(struct store *s, const struct envelope *ev, st
                            ev->tenant);
         (void)snprintf(path, sizeof(path), "/%s/", id);
     } else {
-        struct org p;
+        struct org p = {0};
 
         err = live_parent(s, ev->tenant, parent, &p, path, why);
         if (err != LB_OK)
@@ -297,10 +306,8 @@ static enum lb_err on_org_created(struct store *s, const struct envelope *ev, st
         if (!kind_may_hold(p.kind, kind))
             return lb_fail(why, LB_ECONFLICT, "a %s cannot be under a %s", kind_name,
                            org_kind_name(p.kind));
-        if (strlen(path) + strlen(id) + 2 > ORG_PATH_MAX)
+        if (!append_to_path(path, id))
             return lb_fail(why, LB_ECONFLICT, "org tree deeper than 64 levels");
-        strcat(path, id);
-        strcat(path, "/");
     }
     stmt = store_stmt(s, sql, why);
     if (stmt == NULL)
@@ -318,7 +325,7 @@ static enum lb_err on_org_created(struct store *s, const struct envelope *ev, st
 static enum lb_err live_org_of(struct store *s, const struct envelope *ev, struct org *ret_org,
                                char *ret_path, struct lb_why *why)
 {
-    const char *id;
+    const char *id = NULL;
     enum lb_err err = get_org_id(ev->data, "org", &id, why);
 
     if (err != LB_OK)
@@ -338,8 +345,8 @@ static enum lb_err on_org_moved(struct store *s, const struct envelope *ev, stru
                                    "WHERE tenant = ?1 AND path GLOB ?2 || '*'";
     char old_path[ORG_PATH_MAX + 1];
     char new_path[ORG_PATH_MAX + 1];
-    const char *parent;
-    struct org org, p;
+    const char *parent = NULL;
+    struct org org = {0}, p = {0};
     sqlite3_stmt *stmt;
     enum lb_err err;
 
@@ -362,10 +369,8 @@ static enum lb_err on_org_moved(struct store *s, const struct envelope *ev, stru
     if (!kind_may_hold(p.kind, org.kind))
         return lb_fail(why, LB_ECONFLICT, "a %s cannot be under a %s", org_kind_name(org.kind),
                        org_kind_name(p.kind));
-    if (strlen(new_path) + strlen(org.id) + 2 > ORG_PATH_MAX)
+    if (!append_to_path(new_path, org.id))
         return lb_fail(why, LB_ECONFLICT, "org tree deeper than 64 levels");
-    strcat(new_path, org.id);
-    strcat(new_path, "/");
     stmt = store_stmt(s, move_sql, why);
     if (stmt == NULL)
         return LB_EINTERNAL;
@@ -381,8 +386,8 @@ static enum lb_err on_org_renamed(struct store *s, const struct envelope *ev, st
 {
     static const char *const known[] = {"org", "name", NULL};
     static const char sql[] = "UPDATE lb_org SET name = ? WHERE tenant = ? AND id = ?";
-    const char *name;
-    struct org org;
+    const char *name = NULL;
+    struct org org = {0};
     sqlite3_stmt *stmt;
     enum lb_err err;
 
@@ -409,8 +414,8 @@ static enum lb_err on_org_deleted(struct store *s, const struct envelope *ev, st
     static const char children_sql[] =
         "SELECT count(*) FROM lb_org WHERE tenant = ? AND parent = ? AND deleted = 0";
     static const char sql[] = "UPDATE lb_org SET deleted = 1 WHERE tenant = ? AND id = ?";
-    struct org org;
-    const char *id;
+    struct org org = {0};
+    const char *id = NULL;
     sqlite3_stmt *stmt;
     int children = 0;
     enum lb_err err;

@@ -231,7 +231,7 @@ static const cJSON *follow_pointer(const cJSON *root, const char *fragment)
             }
         }
         token[n] = '\0';
-        node = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, atoi(token))
+        node = cJSON_IsArray(node) ? cJSON_GetArrayItem(node, (int)strtol(token, NULL, 10))
                                    : cJSON_GetObjectItemCaseSensitive(node, token);
     }
     return *fragment == '\0' ? node : NULL;
@@ -556,7 +556,7 @@ static enum lb_err check_ref(struct walk *w, const char *file, const char *ref, 
 {
     char target[512];
     const char *hash = strchr(ref, '#');
-    const cJSON *root;
+    const cJSON *root = NULL;
     const cJSON *node;
     char path[512];
     enum lb_err err;
@@ -587,10 +587,11 @@ static enum lb_err check_combinators(struct walk *w, const char *file, const cJS
     const cJSON *not = cJSON_GetObjectItemCaseSensitive(schema, "not");
     const cJSON *sub;
     struct lb_why inner = {{0}};
-    struct lb_why *outer = w->why;
+    struct walk trial = *w; /* alternatives are tried with their reasons kept apart */
     enum lb_err err;
     int matches;
 
+    trial.why = &inner;
     cJSON_ArrayForEach(sub, all)
     {
         if ((err = check(w, file, sub, inst)) != LB_OK)
@@ -602,18 +603,17 @@ static enum lb_err check_combinators(struct walk *w, const char *file, const cJS
         if (list == NULL)
             continue;
         matches = 0;
-        w->why = &inner;
+        err = LB_OK;
         cJSON_ArrayForEach(sub, list)
         {
-            err = check(w, file, sub, inst);
+            err = check(&trial, file, sub, inst);
             if (err == LB_OK)
                 matches++;
             else if (err != LB_EINVAL)
                 break;
         }
-        w->why = outer;
         if (err != LB_OK && err != LB_EINVAL)
-            return lb_fail(outer, err, "%s", inner.text);
+            return lb_fail(w->why, err, "%s", inner.text);
         if (pass == 0 && matches == 0)
             return violation(w, "matches none of the anyOf alternatives (last: %s)", inner.text);
         if (pass == 1 && matches != 1)
@@ -622,13 +622,11 @@ static enum lb_err check_combinators(struct walk *w, const char *file, const cJS
                                        inner.text);
     }
     if (not != NULL) {
-        w->why = &inner;
-        err = check(w, file, not, inst);
-        w->why = outer;
+        err = check(&trial, file, not, inst);
         if (err == LB_OK)
             return violation(w, "matches a schema it must not match");
         if (err != LB_EINVAL)
-            return lb_fail(outer, err, "%s", inner.text);
+            return lb_fail(w->why, err, "%s", inner.text);
     }
     return LB_OK;
 }
@@ -696,7 +694,7 @@ enum lb_err schema_validate(struct schema_set *set, const char *path, const cJSO
 {
     struct walk w = {.set = set, .why = why};
     char normalized[512];
-    const cJSON *root;
+    const cJSON *root = NULL;
     enum lb_err err;
 
     if (!join_path(normalized, sizeof(normalized), "", path))

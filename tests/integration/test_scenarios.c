@@ -92,16 +92,20 @@ static int run_scenario(const char *log, const char *name)
     int status;
 
     memset(procs, 0, sizeof(procs));
-    harness_nats_start(&ns, NULL);
-    harness_tmpdir(data, "scenario");
     for (size_t i = 0; i < n; i++) {
         char binary[600];
 
         snprintf(binary, sizeof(binary), "%s/lb-%s", getenv("LB_BINARY_DIR"), names[i]);
-        if (access(binary, X_OK) != 0)
-            fail_msg("%s needs lb-%s, which is not built", name, names[i]);
-        harness_service_start(&procs[i], names[i], &ns, data, virtual_clock);
+        if (access(binary, X_OK) != 0) {
+            /* A build with LB_ONLY_SERVICES leaves it out; the full build (CI) runs it. */
+            printf("--- %s: skipped, lb-%s is not built\n", name, names[i]);
+            return -1;
+        }
     }
+    harness_nats_start(&ns, NULL);
+    harness_tmpdir(data, "scenario");
+    for (size_t i = 0; i < n; i++)
+        harness_service_start(&procs[i], names[i], &ns, data, virtual_clock);
     snprintf(out, sizeof(out), "%s/replay.out", data);
     snprintf(command, sizeof(command), "%s/lbctl --url %s replay %s >%s 2>&1",
              getenv("LB_BINARY_DIR"), ns.url, log, out);
@@ -149,11 +153,13 @@ static void test_every_scenario(void **state)
             char log[800];
 
             snprintf(log, sizeof(log), "%s/%s", dir, name);
-            if (run_scenario(log, name) != 0) {
+            int status = run_scenario(log, name);
+
+            if (status > 0) {
                 printf("FAILED: %s\n", name);
                 failed++;
             }
-            ran++;
+            ran += status >= 0;
         }
         free(entries[i]);
     }

@@ -24,9 +24,15 @@ enum lb_err lbctl_check_schema(struct lbctl *ctl, const char *path, const cJSON 
 static enum lb_err split_type(const char *type, char *domain, char *name, int *version,
                               struct lb_why *why)
 {
-    if (sscanf(type, "licensebus.%64[A-Za-z0-9_-].%64[A-Za-z0-9_-].v%d", domain, name, version) !=
-        3)
+    char number[16];
+    char *end = NULL;
+    long v;
+
+    if (sscanf(type, "licensebus.%64[A-Za-z0-9_-].%64[A-Za-z0-9_-].v%15[0-9]", domain, name,
+               number) != 3 ||
+        (v = strtol(number, &end, 10)) < 1 || v > 1000000 || *end != '\0')
         return lb_fail(why, LB_EINVAL, "type %.128s is not licensebus.<domain>.<name>.v<N>", type);
+    *version = (int)v;
     return LB_OK;
 }
 
@@ -48,7 +54,7 @@ enum lb_err lbctl_check_event(struct lbctl *ctl, const char *text, size_t len, c
                               struct envelope *ev, struct lb_why *why)
 {
     char domain[SUBJECT_TOKEN_MAX + 1], name[SUBJECT_TOKEN_MAX + 1], path[200];
-    int version;
+    int version = 0;
     enum lb_err err;
 
     err = envelope_parse(text, len, ev, why);

@@ -8,7 +8,7 @@
 #include "lbctl.h"
 
 /* Largest input read (an event or a request is far smaller). */
-#define INPUT_MAX (16 * 1024 * 1024)
+#define INPUT_MAX ((size_t)16 * 1024 * 1024)
 
 char *lbctl_read_input(const char *path, size_t *ret_len)
 {

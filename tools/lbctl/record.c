@@ -114,7 +114,8 @@ int lbctl_record(struct lbctl *ctl, int argc, char **argv)
     }
     for (; i < argc && status == LBCTL_OK; i++)
         status = record_stream(ctl, argv[i], (size_t)i, from, &all, &count);
-    qsort(all, count, sizeof(*all), by_time);
+    if (count > 0)
+        qsort(all, count, sizeof(*all), by_time);
     for (size_t k = 0; k < count; k++) {
         if (status == LBCTL_OK)
             printf("%s\n", all[k].line);
