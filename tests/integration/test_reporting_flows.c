@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include <cmocka.h>
 
@@ -614,6 +615,23 @@ static void test_exports(void **state)
         "[\"Consumption\",\"H2\",1],[\"Consumption\",\"L2\",1]],\"rows\":{\"Consumption\":3}}'",
         getenv("LB_SOURCE_DIR"), path);
     assert_int_equal(system(cmd), 0);
+
+    /* The operator's way: lbctl export fetches the chunks and writes the same workbook. */
+    snprintf(path, sizeof(path), "%s/lbctl.xlsx", fx->data);
+    snprintf(cmd, sizeof(cmd),
+             "%s/lbctl --url %s export --out %s '{" CALLER
+             ",\"report\":\"active_deployments\",\"format\":\"xlsx\"}' >/dev/null && "
+             "node %s/tests/contract/xlsx_check.mjs %s "
+             "'{\"sheets\":[\"License Keys\",\"Active Deployments\"],"
+             "\"rows\":{\"License Keys\":3,\"Active Deployments\":2}}'",
+             getenv("LB_BINARY_DIR"), fx->ns.url, path, getenv("LB_SOURCE_DIR"), path);
+    assert_int_equal(system(cmd), 0);
+    /* ...and refuses a request outside the contract before it leaves (exit 3). */
+    snprintf(cmd, sizeof(cmd),
+             "%s/lbctl --url %s export --out %s '{" CALLER
+             ",\"report\":\"everything\",\"format\":\"xlsx\"}' 2>/dev/null",
+             getenv("LB_BINARY_DIR"), fx->ns.url, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 3);
 }
 
 static void test_lag_and_dead_letters(void **state)

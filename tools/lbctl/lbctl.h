@@ -52,6 +52,7 @@ int lbctl_validate(struct lbctl *ctl, int argc, char **argv);
 int lbctl_record(struct lbctl *ctl, int argc, char **argv);
 int lbctl_replay(struct lbctl *ctl, int argc, char **argv);
 int lbctl_rebuild(struct lbctl *ctl, int argc, char **argv);
+int lbctl_export(struct lbctl *ctl, int argc, char **argv);
 
 /*
  * Checks an event as every service would (envelope rules; its subject, when

@@ -39,6 +39,11 @@ static const struct lbctl_verb verbs[] = {
      "(one line per request: the log line number and the reply); exit 6 when a reply does not "
      "match the expectation written in the log.",
      lbctl_replay},
+    {"export", "export --out FILE REQUEST|-",
+     "Downloads a report: sends the request (schemas/api/reporting.export.request.json: "
+     "report, format xlsx or csv, tenant and caller) to lb.api.reporting.export, fetches every "
+     "chunk and writes FILE; checks the byte count.",
+     lbctl_export},
     {"rebuild", "rebuild SERVICE",
      "Asks the service's instances (lb.adm.<service>.rebuild) to drain and exit; on its next "
      "start (the supervisor restarts it) it moves its database aside and rebuilds it from the "
