@@ -169,18 +169,21 @@ static enum lb_err register_metrics(struct service *svc)
 static enum lb_err parse_partition(struct service *svc, struct lb_why *why)
 {
     const char *text = svc->cfg.partition;
-    int k, n, used = 0;
+    char *slash = NULL, *end = NULL;
+    long k, n;
 
     svc->partition = -1;
     svc->partitions = 0;
     if (text == NULL || *text == '\0')
         return LB_OK;
-    if (sscanf(text, "%d/%d%n", &k, &n, &used) != 2 || text[used] != '\0' || n < 1 ||
+    k = strtol(text, &slash, 10);
+    n = *slash == '/' ? strtol(slash + 1, &end, 10) : 0;
+    if (slash == text || *slash != '/' || end == slash + 1 || *end != '\0' || n < 1 ||
         n > SUBJECT_PARTITIONS_MAX || k < 0 || k >= n)
         return lb_fail(why, LB_EINVAL, "LB_PARTITION: \"%s\" is not k/N with 0 <= k < N <= %d",
                        text, SUBJECT_PARTITIONS_MAX);
-    svc->partition = k;
-    svc->partitions = n;
+    svc->partition = (int)k;
+    svc->partitions = (int)n;
     return LB_OK;
 }
 

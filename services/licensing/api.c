@@ -351,7 +351,7 @@ LIC_ENDPOINT(lic_product_update)
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(req->body, "name");
     size_t n = 0;
     const char *text;
-    bool shown;
+    bool shown = false;
     enum lb_err err;
 
     if (cJSON_GetObjectItemCaseSensitive(req->body, "delivery") != NULL)
@@ -852,7 +852,7 @@ LIC_ENDPOINT(lic_license_list)
     const char *org;
     const char *cursor;
     bool include_expired = false;
-    int limit;
+    int limit = LIC_PAGE_DEFAULT;
     int n = 0;
     int64_t now = service_now_ms(svc);
     cJSON *reply = NULL;
@@ -910,7 +910,7 @@ LIC_ENDPOINT(lic_license_history)
     struct license l;
     const char *cursor;
     int64_t after = 0;
-    int limit;
+    int limit = LIC_PAGE_DEFAULT;
     bool more = false;
     cJSON *entries = NULL;
     cJSON *reply;

@@ -18,7 +18,7 @@
 #include "usage.h"
 
 /* Devices deferred per batch; past 3/4 full, heartbeats take the full path. */
-#define PENDING_SLOTS 4096
+#define PENDING_SLOTS ((size_t)4096)
 
 struct pending_signal {
     char tenant[USAGE_ORG_MAX + 1];
