@@ -735,6 +735,7 @@ void dispatch_drain(struct service *svc)
     struct work *head = take_queue(svc);
     struct lb_why why = {{0}};
     struct work *next;
+    int changes;
     enum lb_err err;
 
     if (head == NULL) {
@@ -750,6 +751,7 @@ void dispatch_drain(struct service *svc)
     }
     /* Acked outbox rows are deleted with this batch: no commit of their own. */
     dispatch_forget_outbox(svc);
+    changes = sqlite3_total_changes(store_db(svc->store));
     for (struct work *w = head; w != NULL; w = w->next) {
         if (w->kind == WORK_REQUEST)
             handle_request(svc, w);
@@ -757,6 +759,12 @@ void dispatch_drain(struct service *svc)
             handle_event(svc, w);
         else
             w->reply = discovery_reply(svc, w->discovery_verb);
+        /* While the batch has written nothing, a reply rests on committed state only: it
+         * need not wait for the commit (a query behind no write is answered at once). */
+        if (w->kind != WORK_EVENT && sqlite3_total_changes(store_db(svc->store)) == changes) {
+            finish(svc, w);
+            w->replied = true;
+        }
     }
     /* What idempotent handlers coalesced (e.g. one last-seen per device) is written now. */
     flush_coalesced(svc);
@@ -778,7 +786,8 @@ void dispatch_drain(struct service *svc)
 send:
     for (struct work *w = head; w != NULL; w = next) {
         next = w->next;
-        finish(svc, w);
+        if (!w->replied)
+            finish(svc, w);
         natsMsg_Destroy(w->msg);
         free(w->reply);
         free(w);

@@ -112,6 +112,7 @@ struct work {
     struct fetcher *fetcher;         /* WORK_EVENT */
     int discovery_verb;              /* WORK_DISCOVERY: enum in discovery.c */
     char *reply;                     /* reply body to send after commit; owned */
+    bool replied;                    /* answered early: it read only committed state */
     enum lb_err reply_err;           /* LB_OK, or the error reply's code */
     enum disposition disposition;
     enum work_outcome outcome;

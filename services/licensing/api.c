@@ -593,6 +593,7 @@ LIC_ENDPOINT(lic_license_assign)
     before = orgs_value(&l);
     (void)snprintf(l.orgs[l.org_count++], sizeof(l.orgs[0]), "%s", org);
     qsort(l.orgs, l.org_count, sizeof(l.orgs[0]), org_cmp);
+    l.orgs_changed = true;
     err = save_change(svc, &c, &l, "license_assigned", before, orgs_value(&l), NULL, why);
     return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
 }
@@ -627,6 +628,7 @@ LIC_ENDPOINT(lic_license_unassign)
     before = orgs_value(&l);
     memmove(l.orgs[at], l.orgs[at + 1], (l.org_count - at - 1) * sizeof(l.orgs[0]));
     l.org_count--;
+    l.orgs_changed = true;
     err = save_change(svc, &c, &l, "license_unassigned", before, orgs_value(&l), NULL, why);
     return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
 }

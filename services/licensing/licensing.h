@@ -88,7 +88,8 @@ struct license {
     char note[LIC_NOTE_MAX + 1];
     char orgs[LIC_ORGS_MAX][65]; /* assigned orgs, sorted */
     size_t org_count;
-    int64_t version; /* 1 when issued, +1 per change */
+    bool orgs_changed; /* since it was read: lic_store_put rewrites license_orgs */
+    int64_t version;   /* 1 when issued, +1 per change */
     int64_t issued_ms, updated_ms;
     int64_t expiring_for; /* expires_ms whose license_expiring was emitted, else 0 */
     int64_t expired_for;  /* expires_ms whose license_expired was emitted, else 0 */

@@ -292,11 +292,13 @@ enum lb_err lic_store_put(struct store *s, const struct license *l, bool insert,
 {
     static const char ins[] = "INSERT INTO licenses (" LICENSE_COLUMNS ", next_ms) VALUES "
                               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    /* id, tenant and key never change: leaving them (and their indexes) alone keeps an
+     * update to the license row itself (the hot path of activation). */
     static const char upd[] =
-        "UPDATE licenses SET id = ?1, tenant = ?2, key = ?3, product = ?4, delivery = ?5, "
+        "UPDATE licenses SET product = ?4, delivery = ?5, "
         "type = ?6, start_ms = ?7, expires_ms = ?8, lim = ?9, deployed = ?10, scans_used = ?11, "
         "note = ?12, version = ?13, issued_ms = ?14, updated_ms = ?15, expiring_for = ?16, "
-        "expired_for = ?17, next_ms = ?18 WHERE id = ?1";
+        "expired_for = ?17, next_ms = ?18 WHERE id = ?1 AND tenant = ?2 AND key = ?3";
     static const char del_orgs[] = "DELETE FROM license_orgs WHERE license = ?";
     static const char ins_org[] =
         "INSERT INTO license_orgs (tenant, org, key, license) VALUES (?, ?, ?, ?)";
@@ -333,6 +335,8 @@ enum lb_err lic_store_put(struct store *s, const struct license *l, bool insert,
         return lb_fail(why, LB_ECONFLICT, "key: license key %s is already taken", l->key);
     if (rc != SQLITE_DONE)
         return step_fail(s, rc, "writing license", why);
+    if (!insert && !l->orgs_changed)
+        return LB_OK; /* license_orgs still holds exactly these orgs */
     stmt = store_stmt(s, del_orgs, why);
     if (stmt == NULL)
         return LB_EINTERNAL;
