@@ -64,8 +64,10 @@ static enum lb_err find_license(struct service *svc, const struct caller *c, con
                                 struct license *ret, struct lb_why *why)
 {
     const char *key;
-    enum lb_err err = json_get_string(body, "key", LIC_KEY_MAX, &key, why);
+    enum lb_err err;
 
+    memset(ret, 0, sizeof(*ret)); /* defined output on every path, failures included */
+    err = json_get_string(body, "key", LIC_KEY_MAX, &key, why);
     if (err != LB_OK)
         return lb_fail(why, LB_EINVAL, "key: %s", why->text);
     if (!lic_key_valid(key))

@@ -269,6 +269,7 @@ enum lb_err lic_decode_issue(const cJSON *obj, struct issue_spec *ret, struct lb
     int64_t expiration_ms;
     enum lb_err err;
 
+    *ret = spec; /* defined output on every path, failures included */
     err = json_get_string(obj, "product", LIC_PRODUCT_ID_MAX, &spec.product, why);
     if (err != LB_OK)
         return lb_fail(why, LB_EINVAL, "product: %s", why->text);

@@ -528,9 +528,8 @@ enum lb_err lic_store_history_json(struct store *s, const char *license, int64_t
     while (err == LB_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW && ++rows <= limit) {
         cJSON *item = cJSON_Parse((const char *)sqlite3_column_text(stmt, 1));
 
-        if (item == NULL || !cJSON_AddItemToArray(list, item))
-            err = lb_fail(why, LB_ENOMEM, "out of memory");
-        else if (!cJSON_AddNumberToObject(item, "seq", (double)sqlite3_column_int64(stmt, 0)))
+        if (item == NULL || !cJSON_AddItemToArray(list, item) ||
+            !cJSON_AddNumberToObject(item, "seq", (double)sqlite3_column_int64(stmt, 0)))
             err = lb_fail(why, LB_ENOMEM, "out of memory");
     }
     sqlite3_reset(stmt);

@@ -180,7 +180,7 @@ enum lb_err subs_on_group_created(struct service *svc, const struct envelope *ev
     static const char *const known[] = {"group", "org", "name", NULL};
     static const char *const ids[] = {"group", NULL};
     struct store *s = service_store(svc);
-    const char *v[1];
+    const char *v[1] = {NULL};
     const char *org;
     const char *name;
     char old_org[SUBS_ORG_MAX + 1];
@@ -218,7 +218,7 @@ enum lb_err subs_on_device_installed(struct service *svc, const struct envelope 
 {
     static const char *const known[] = {"device", "org", "kind", "hostname", "os", NULL};
     static const char *const ids[] = {"device", NULL};
-    const char *v[1];
+    const char *v[1] = {NULL};
     const char *org;
     const char *kind;
     const char *hostname;
@@ -245,7 +245,7 @@ enum lb_err subs_on_device_uninstalled(struct service *svc, const struct envelop
 {
     static const char *const known[] = {"device", NULL};
     static const char *const ids[] = {"device", NULL};
-    const char *v[1];
+    const char *v[1] = {NULL};
     enum lb_err err;
 
     err = subs_event_decode(ev, known, ids, v, why);

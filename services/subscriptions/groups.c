@@ -185,7 +185,7 @@ enum lb_err subs_on_group_deleted(struct service *svc, const struct envelope *ev
     struct sweep_ctx c = {.tenant = ev->tenant};
     char org[SUBS_ORG_MAX + 1] = "";
     bool deleted = false;
-    const char *v[1];
+    const char *v[1] = {NULL};
     enum lb_err err;
 
     err = subs_event_decode(ev, known, ids, v, why);
@@ -216,7 +216,7 @@ static enum lb_err membership(struct service *svc, const struct envelope *ev, bo
     char org[SUBS_ORG_MAX + 1];
     bool deleted = false;
     bool changed = false;
-    const char *v[2];
+    const char *v[2] = {NULL, NULL};
     enum lb_err err;
 
     err = subs_event_decode(ev, known, ids, v, why);
@@ -257,7 +257,7 @@ enum lb_err subs_on_user_deleted(struct service *svc, const struct envelope *ev,
     static const char *const ids[] = {"user", NULL};
     struct store *s = service_store(svc);
     struct sweep_ctx c = {.tenant = ev->tenant, .reason = "user_deleted"};
-    const char *v[1];
+    const char *v[1] = {NULL};
     enum lb_err err;
 
     err = subs_event_decode(ev, known, ids, v, why);

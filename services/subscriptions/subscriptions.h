@@ -311,45 +311,58 @@ cJSON *subs_sub_reply(struct service *svc, const char *tenant, const struct subs
 
 /* ---- handlers: api.c, catalog.c, groups.c, events.c, sweeps.c ------------ */
 
-enum lb_err subs_package_add(struct service *, const struct request *, cJSON **, struct lb_why *);
-enum lb_err subs_package_update(struct service *, const struct request *, cJSON **,
-                                struct lb_why *);
-enum lb_err subs_package_list(struct service *, const struct request *, cJSON **, struct lb_why *);
-enum lb_err subs_entitled(struct service *, const struct request *, cJSON **, struct lb_why *);
-enum lb_err subs_customer_create(struct service *, const struct request *, cJSON **,
-                                 struct lb_why *);
-enum lb_err subs_customer_inactivate(struct service *, const struct request *, cJSON **,
-                                     struct lb_why *);
-enum lb_err subs_customer_reactivate(struct service *, const struct request *, cJSON **,
-                                     struct lb_why *);
-enum lb_err subs_customer_get(struct service *, const struct request *, cJSON **, struct lb_why *);
-enum lb_err subs_subscription_create(struct service *, const struct request *, cJSON **,
-                                     struct lb_why *);
-enum lb_err subs_subscription_set_quantity(struct service *, const struct request *, cJSON **,
-                                           struct lb_why *);
-enum lb_err subs_subscription_convert(struct service *, const struct request *, cJSON **,
-                                      struct lb_why *);
-enum lb_err subs_subscription_suspend(struct service *, const struct request *, cJSON **,
-                                      struct lb_why *);
-enum lb_err subs_subscription_reactivate(struct service *, const struct request *, cJSON **,
-                                         struct lb_why *);
-enum lb_err subs_subscription_cancel(struct service *, const struct request *, cJSON **,
-                                     struct lb_why *);
-enum lb_err subs_subscription_get(struct service *, const struct request *, cJSON **,
-                                  struct lb_why *);
-enum lb_err subs_subscription_list(struct service *, const struct request *, cJSON **,
-                                   struct lb_why *);
-enum lb_err subs_group_attach(struct service *, const struct request *, cJSON **, struct lb_why *);
-enum lb_err subs_group_detach(struct service *, const struct request *, cJSON **, struct lb_why *);
+enum lb_err subs_package_add(struct service *svc, const struct request *req, cJSON **ret_reply,
+                             struct lb_why *why);
+enum lb_err subs_package_update(struct service *svc, const struct request *req, cJSON **ret_reply,
+                                struct lb_why *why);
+enum lb_err subs_package_list(struct service *svc, const struct request *req, cJSON **ret_reply,
+                              struct lb_why *why);
+enum lb_err subs_entitled(struct service *svc, const struct request *req, cJSON **ret_reply,
+                          struct lb_why *why);
+enum lb_err subs_customer_create(struct service *svc, const struct request *req, cJSON **ret_reply,
+                                 struct lb_why *why);
+enum lb_err subs_customer_inactivate(struct service *svc, const struct request *req,
+                                     cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_customer_reactivate(struct service *svc, const struct request *req,
+                                     cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_customer_get(struct service *svc, const struct request *req, cJSON **ret_reply,
+                              struct lb_why *why);
+enum lb_err subs_subscription_create(struct service *svc, const struct request *req,
+                                     cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_subscription_set_quantity(struct service *svc, const struct request *req,
+                                           cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_subscription_convert(struct service *svc, const struct request *req,
+                                      cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_subscription_suspend(struct service *svc, const struct request *req,
+                                      cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_subscription_reactivate(struct service *svc, const struct request *req,
+                                         cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_subscription_cancel(struct service *svc, const struct request *req,
+                                     cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_subscription_get(struct service *svc, const struct request *req, cJSON **ret_reply,
+                                  struct lb_why *why);
+enum lb_err subs_subscription_list(struct service *svc, const struct request *req,
+                                   cJSON **ret_reply, struct lb_why *why);
+enum lb_err subs_group_attach(struct service *svc, const struct request *req, cJSON **ret_reply,
+                              struct lb_why *why);
+enum lb_err subs_group_detach(struct service *svc, const struct request *req, cJSON **ret_reply,
+                              struct lb_why *why);
 
-enum lb_err subs_on_org_created(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_group_created(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_group_deleted(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_member_added(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_member_removed(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_user_deleted(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_device_installed(struct service *, const struct envelope *, struct lb_why *);
-enum lb_err subs_on_device_uninstalled(struct service *, const struct envelope *, struct lb_why *);
+enum lb_err subs_on_org_created(struct service *svc, const struct envelope *ev, struct lb_why *why);
+enum lb_err subs_on_group_created(struct service *svc, const struct envelope *ev,
+                                  struct lb_why *why);
+enum lb_err subs_on_group_deleted(struct service *svc, const struct envelope *ev,
+                                  struct lb_why *why);
+enum lb_err subs_on_member_added(struct service *svc, const struct envelope *ev,
+                                 struct lb_why *why);
+enum lb_err subs_on_member_removed(struct service *svc, const struct envelope *ev,
+                                   struct lb_why *why);
+enum lb_err subs_on_user_deleted(struct service *svc, const struct envelope *ev,
+                                 struct lb_why *why);
+enum lb_err subs_on_device_installed(struct service *svc, const struct envelope *ev,
+                                     struct lb_why *why);
+enum lb_err subs_on_device_uninstalled(struct service *svc, const struct envelope *ev,
+                                       struct lb_why *why);
 
 enum lb_err subs_sweep(struct service *svc, int64_t now_ms, struct lb_why *why);
 

@@ -223,6 +223,22 @@ enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const ch
     return err;
 }
 
+enum lb_err usage_store_user_release(struct store *s, const char *tenant, const char *user,
+                                     int64_t now_ms, struct lb_why *why)
+{
+    /* Two columns in place, not the whole row replaced (delete + insert) as user_put does. */
+    static const char sql[] = "UPDATE users SET released_ms = ?1, license_removed_ms = ?1 "
+                              "WHERE tenant = ?2 AND user = ?3";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int64(stmt, 1, now_ms);
+    bind_text(stmt, 2, tenant);
+    bind_text(stmt, 3, user);
+    return store_step_done(s, stmt, why);
+}
+
 enum lb_err usage_store_user_purge(struct store *s, const char *tenant, const char *user,
                                    int64_t now_ms, struct lb_why *why)
 {
@@ -546,6 +562,26 @@ enum lb_err usage_store_subscription_mark(struct store *s, const char *tenant,
     return store_step_done(s, stmt, why);
 }
 
+enum lb_err usage_store_customer_any_over(struct store *s, const char *tenant, const char *customer,
+                                          bool *ret_any, struct lb_why *why)
+{
+    static const char sql[] = "SELECT 1 FROM subscriptions WHERE tenant = ? AND customer = ? "
+                              "AND over != 0 LIMIT 1";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, customer);
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_fail(s, rc, "reading over-consumption markers", why);
+    *ret_any = rc == SQLITE_ROW;
+    return LB_OK;
+}
+
 /* ---- consumption ------------------------------------------------------------------- */
 
 static enum lb_err read_subs(struct store *s, const char *tenant, const char *customer,
@@ -616,11 +652,13 @@ enum lb_err usage_store_consumption(struct store *s, const char *tenant, const c
                                   "ON users.tenant = seats.tenant AND users.user = seats.user "
                                   "WHERE seats.tenant = ? AND seats.subscription = ? "
                                   "AND users.deleted_ms IS NULL AND users.released_ms IS NULL";
+    /* From the customer's subscriptions to their seats (CROSS JOIN fixes that order): led by
+     * seats, SQLite scanned every seat of the tenant per customer (bench_usage's sweep). */
     static const char licensed[] =
-        "SELECT COUNT(DISTINCT seats.user) FROM seats "
-        "JOIN subscriptions b ON b.tenant = seats.tenant AND b.subscription = seats.subscription "
+        "SELECT COUNT(DISTINCT seats.user) FROM subscriptions b "
+        "CROSS JOIN seats ON seats.tenant = b.tenant AND seats.subscription = b.subscription "
         "JOIN users ON users.tenant = seats.tenant AND users.user = seats.user "
-        "WHERE seats.tenant = ?1 AND b.customer = ?2 AND b.status != 'cancelled' "
+        "WHERE b.tenant = ?1 AND b.customer = ?2 AND b.status != 'cancelled' "
         "AND b.seat_basis != 'devices' AND users.deleted_ms IS NULL "
         "AND users.released_ms IS NULL";
     static const char devices[] = "SELECT installed, user IS NULL, COUNT(*) FROM devices "

@@ -65,9 +65,7 @@ static enum lb_err release(struct service *svc, const struct user_key *k, int64_
     if (err != LB_OK)
         return err;
     envelope_format_time(u.last_active_ms, since);
-    u.released_ms = now_ms;
-    u.license_removed_ms = now_ms;
-    err = usage_store_user_put(s, k->tenant, &u, why);
+    err = usage_store_user_release(s, k->tenant, k->user, now_ms, why);
     if (err != LB_OK)
         return err;
     data = cJSON_CreateObject();
@@ -130,8 +128,17 @@ enum lb_err usage_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
         err = release(svc, &keys[i], now_ms, &touched, why);
     free(keys);
     keys = NULL;
-    for (size_t i = 0; err == LB_OK && i < touched.n; i++)
-        err = usage_recheck(svc, touched.items[i].tenant, touched.items[i].user, why);
+    /* A release only lowers a customer's counts (its devices stay covered by the user), so it
+     * can end an over-consumption but never start one: only customers with a subscription
+     * marked over need the recount (which reads every seat of the customer). */
+    for (size_t i = 0; err == LB_OK && i < touched.n; i++) {
+        bool any_over = false;
+
+        err = usage_store_customer_any_over(s, touched.items[i].tenant, touched.items[i].user,
+                                            &any_over, why);
+        if (err == LB_OK && any_over)
+            err = usage_recheck(svc, touched.items[i].tenant, touched.items[i].user, why);
+    }
     free(touched.items);
     if (err == LB_OK)
         err =

@@ -179,6 +179,9 @@ enum lb_err usage_store_user_recount(struct store *s, const char *tenant, const 
 /* Moves last_active_ms forward to `t` (never back); *ret_moved says whether it moved. */
 enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const char *user, int64_t t,
                                    bool *ret_moved, struct lb_why *why);
+/* The sweep's release: released_ms = license_removed_ms = now_ms. */
+enum lb_err usage_store_user_release(struct store *s, const char *tenant, const char *user,
+                                     int64_t now_ms, struct lb_why *why);
 /* Deletes email and display name for good (secure_delete on) and sets purged_ms. */
 enum lb_err usage_store_user_purge(struct store *s, const char *tenant, const char *user,
                                    int64_t now_ms, struct lb_why *why);
@@ -227,6 +230,9 @@ enum lb_err usage_store_subscription_put(struct store *s, const char *tenant,
                                          const struct sub_usage *sub, const char *customer,
                                          int64_t t, char ret_old_customer[USAGE_ORG_MAX + 1],
                                          struct lb_why *why);
+/* True when a subscription of the customer is marked over-consumed (last reported). */
+enum lb_err usage_store_customer_any_over(struct store *s, const char *tenant, const char *customer,
+                                          bool *ret_any, struct lb_why *why);
 enum lb_err usage_store_subscription_mark(struct store *s, const char *tenant,
                                           const char *subscription, bool over, struct lb_why *why);
 

@@ -311,6 +311,7 @@ await check('every channel address follows the naming scheme', () => {
     /^lb\.evt\.[A-Za-z0-9_-]{1,64}\.(\{tenant\}|_sys)\.[A-Za-z0-9_-]{1,64}$/,
     /^lb\.api\.[A-Za-z0-9_-]{1,64}\.[A-Za-z0-9_-]{1,64}$/,
     /^lb\.dlq\.\{service\}$/,
+    /^lb\.adm\.\{service\}\.[a-z_]{1,64}$/,
     /^\$SRV\.(PING|INFO|STATS)(\.\{name\}(\.\{id\})?)?$/,
   ];
   let named = 0;
@@ -375,6 +376,23 @@ await check('api operations: queue group = service, reply = the reply schema or 
     }
   }
   assert.ok(count >= 2, 'no api operation');
+});
+
+await check('operator commands: every instance answers (no queue group), the reply or error.json', () => {
+  let count = 0;
+  for (const op of document.operations().all()) {
+    const m = /^lb\.adm\.\{service\}\.([a-z_]+)$/.exec(op.channels().all()[0]?.address() ?? '');
+    if (!m) continue;
+    count++;
+    assert.equal(op.bindings().get('nats'), undefined, `${op.id()}: no queue group`);
+    assert.deepEqual(op.messages().all().map(payloadId),
+      [`https://licensebus.dev/schemas/api/admin.${m[1]}.request.json`], op.id());
+    assert.deepEqual((op.reply()?.messages().all() ?? []).map(payloadId), [
+      `https://licensebus.dev/schemas/api/admin.${m[1]}.reply.json`,
+      'https://licensebus.dev/schemas/error.json',
+    ], op.id());
+  }
+  assert.ok(count >= 1, 'no operator command');
 });
 
 await check('discovery operations answer with the NATS micro v1 response schemas', () => {

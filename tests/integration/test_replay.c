@@ -223,6 +223,11 @@ static void test_record_then_replay_and_rebuild(void **state)
 
     /* lbctl rebuild: the service drains and exits; restarted, it rebuilds from the streams. */
     assert_int_equal(lbctl(&b, "rebuild tally", out), 0);
+    /* Its reply keeps to the contract. */
+    snprintf(command, sizeof(command),
+             "head -1 %s | %s/lbctl validate api/admin.rebuild.reply.json - >/dev/null", out,
+             getenv("LB_BINARY_DIR"));
+    assert_int_equal(system(command), 0);
     assert_int_equal(harness_service_wait_exit(&b.tally, HARNESS_WAIT_MS), 0);
     harness_service_start(&b.tally, "tally", &b.ns, b.data, virtual_clock);
     assert_true(harness_log_contains(&b.tally, "rebuilding from the streams"));
