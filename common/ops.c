@@ -25,7 +25,10 @@ static void respond_json(struct http_response *ret, int status, cJSON *body)
 static void refresh_gauges(struct service *svc)
 {
     int64_t pending = 0;
+    struct checkpoint_stats checkpoints = store_checkpoint_stats(svc->store);
 
+    *svc->metric_checkpoints = (double)checkpoints.runs;
+    *svc->metric_checkpoint_backstops = (double)checkpoints.backstop;
     *svc->metric_connected = bus_is_connected(svc->bus) ? 1 : 0;
     *svc->metric_ready = svc->ready ? 1 : 0;
     if (outbox_pending(svc->store, &pending, NULL) == LB_OK)

@@ -50,6 +50,7 @@ struct runtime_config {
     int64_t shutdown_timeout_ms;
     int64_t busy_timeout_ms;
     bool sqlite_sync_full;
+    int64_t checkpoint_pages;
 };
 
 /* What a discovery subscription's callback needs to queue its verb. */
@@ -178,6 +179,8 @@ struct service {
     double *metric_connected;
     double *metric_ready;
     double *metric_virtual_now;
+    double *metric_checkpoints;
+    double *metric_checkpoint_backstops;
 };
 
 /* dispatch.c */

@@ -62,6 +62,9 @@ static const struct config_entry runtime_config_table[] = {
      "wait for a lock held by another process (e.g. a backup)"},
     {"LB_SQLITE_SYNC_FULL", "true", CONFIG_BOOL, RT(sqlite_sync_full), 0, 0,
      "fsync every commit (acks follow commits, so this is the durable choice)"},
+    {"LB_SQLITE_CHECKPOINT_PAGES", "1000", CONFIG_INT, RT(checkpoint_pages), 0, 1000000,
+     "WAL pages after which a thread of its own checkpoints, so no batch waits for it; "
+     "0 = SQLite's automatic checkpoint inside the commit"},
     {"LB_PARTITION", "", CONFIG_STRING, RT(partition), 0, 0,
      "k/N: serve only the tenants NATS maps to partition k of N (docs/decisions.md D16); "
      "empty: every tenant"},
@@ -154,10 +157,16 @@ static enum lb_err register_metrics(struct service *svc)
     svc->metric_ready = gauge(svc, "lb_ready", "1 when streams and consumers are ready");
     svc->metric_virtual_now =
         gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
-    if (!svc->metric_applied || !svc->metric_duplicates || !svc->metric_ignored ||
-        !svc->metric_dead_letters || !svc->metric_redeliveries || !svc->metric_published ||
-        !svc->metric_batches || !svc->metric_outbox_pending || !svc->metric_connected ||
-        !svc->metric_ready || !svc->metric_virtual_now)
+    svc->metric_checkpoints = counter(svc, "lb_sqlite_checkpoints_total",
+                                      "WAL checkpoints run by the checkpoint thread", "");
+    svc->metric_checkpoint_backstops = counter(
+        svc, "lb_sqlite_checkpoint_backstops_total",
+        "WAL checkpoints the loop thread ran itself (the checkpoint thread fell behind)", "");
+    if (!svc->metric_checkpoints || !svc->metric_checkpoint_backstops || !svc->metric_applied ||
+        !svc->metric_duplicates || !svc->metric_ignored || !svc->metric_dead_letters ||
+        !svc->metric_redeliveries || !svc->metric_published || !svc->metric_batches ||
+        !svc->metric_outbox_pending || !svc->metric_connected || !svc->metric_ready ||
+        !svc->metric_virtual_now)
         return LB_ENOMEM;
     return LB_OK;
 }
@@ -473,7 +482,8 @@ static enum lb_err move_database_aside(const char *path, struct lb_why *why)
 static enum lb_err open_database(struct service *svc, struct lb_why *why)
 {
     struct store_options opts = {.sync_full = svc->cfg.sqlite_sync_full,
-                                 .busy_timeout_ms = (int)svc->cfg.busy_timeout_ms};
+                                 .busy_timeout_ms = (int)svc->cfg.busy_timeout_ms,
+                                 .checkpoint_pages = (int)svc->cfg.checkpoint_pages};
     char path[4096];
     enum lb_err err;
 

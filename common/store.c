@@ -17,9 +17,10 @@ struct stmt_entry {
 
 struct store {
     sqlite3 *db;
-    struct stmt_entry *stmts; /* open-addressed by sql address */
-    size_t stmt_cap;          /* slots; a power of two */
-    size_t stmt_count;        /* used slots */
+    struct stmt_entry *stmts;          /* open-addressed by sql address */
+    size_t stmt_cap;                   /* slots; a power of two */
+    size_t stmt_count;                 /* used slots */
+    struct checkpointer *checkpointer; /* NULL: SQLite checkpoints inside the commit */
 };
 
 /* The runtime's own tables: applied ids, outbox, virtual clock. */
@@ -118,6 +119,8 @@ enum lb_err store_open(const struct store_options *opts, struct store **ret_stor
             s, opts->sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL", why);
     if (err == LB_OK)
         err = store_exec(s, "PRAGMA foreign_keys=ON", why);
+    if (err == LB_OK && opts->checkpoint_pages > 0 && strcmp(opts->path, ":memory:") != 0)
+        err = checkpointer_start(s->db, opts->path, opts->checkpoint_pages, &s->checkpointer, why);
     if (err == LB_OK)
         err = store_exec(s,
                          "CREATE TABLE IF NOT EXISTS lb_migrations ("
@@ -140,11 +143,19 @@ void store_close(struct store *s)
 {
     if (s == NULL)
         return;
+    checkpointer_stop(s->checkpointer);
     for (size_t i = 0; s->stmts != NULL && i < s->stmt_cap; i++)
         sqlite3_finalize(s->stmts[i].stmt);
     free(s->stmts);
     sqlite3_close(s->db);
     free(s);
+}
+
+struct checkpoint_stats store_checkpoint_stats(struct store *s)
+{
+    if (s == NULL || s->checkpointer == NULL)
+        return (struct checkpoint_stats){0};
+    return checkpointer_stats(s->checkpointer);
 }
 
 sqlite3 *store_db(struct store *s)

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "checkpoint.h"
 #include "errors.h"
 
 struct store;
@@ -29,9 +30,11 @@ struct store_migration {
 
 /* How the database is opened. */
 struct store_options {
-    const char *path;    /* file path; ":memory:" for throwaway tests */
-    bool sync_full;      /* PRAGMA synchronous=FULL (else NORMAL) */
-    int busy_timeout_ms; /* how long to wait on a lock held by another process */
+    const char *path;     /* file path; ":memory:" for throwaway tests */
+    bool sync_full;       /* PRAGMA synchronous=FULL (else NORMAL) */
+    int busy_timeout_ms;  /* how long to wait on a lock held by another process */
+    int checkpoint_pages; /* WAL pages after which a thread of its own checkpoints (checkpoint.h);
+                             0: SQLite's automatic checkpoint, inside the commit */
 };
 
 /* Opens (creating if needed) and applies the runtime's own migrations. */
@@ -73,6 +76,9 @@ void store_rollback(struct store *s);
 enum lb_err store_savepoint(struct store *s, struct lb_why *why);
 enum lb_err store_release(struct store *s, struct lb_why *why);
 void store_rollback_to(struct store *s);
+
+/* What the background checkpointer has done (all zero without one, or for NULL). */
+struct checkpoint_stats store_checkpoint_stats(struct store *s);
 
 /* Maps an SQLite result code onto the project's codes. */
 enum lb_err store_err(int sqlite_rc);
