@@ -168,6 +168,54 @@ static bool join_path(char *out, size_t size, const char *base, const char *rel)
     return n > 0;
 }
 
+/*
+ * Refuses, once when a file is loaded, a schema using a keyword this
+ * validator does not check (rather than silently passing what it would
+ * not check), and walks every subschema the same way.
+ */
+static enum lb_err vet_schema(const cJSON *schema, const char *file, int depth, struct lb_why *why)
+{
+    static const char *const maps[] = {"properties", "patternProperties", "$defs", NULL};
+    static const char *const single[] = {"items", "not", "additionalProperties", NULL};
+    static const char *const lists[] = {"allOf", "anyOf", "oneOf", NULL};
+    const cJSON *kw;
+    const cJSON *sub;
+    enum lb_err err = LB_OK;
+
+    if (cJSON_IsBool(schema))
+        return LB_OK;
+    if (!cJSON_IsObject(schema))
+        return lb_fail(why, LB_EINVAL, "schema in %s is neither an object nor a boolean", file);
+    if (depth > SCHEMA_DEPTH_MAX)
+        return lb_fail(why, LB_EINVAL, "schema in %s nests deeper than %d", file,
+                       SCHEMA_DEPTH_MAX);
+    cJSON_ArrayForEach(kw, schema)
+    {
+        if (!listed(checked, kw->string) && !listed(annotations, kw->string) &&
+            strncmp(kw->string, "x-", 2) != 0)
+            return lb_fail(why, LB_EUNSUPPORTED, "schema keyword %s (in %s) is not supported",
+                           kw->string, file);
+        if (listed(maps, kw->string) && cJSON_IsObject(kw)) {
+            cJSON_ArrayForEach(sub, kw)
+            {
+                if (err == LB_OK)
+                    err = vet_schema(sub, file, depth + 1, why);
+            }
+        } else if (listed(single, kw->string)) {
+            err = vet_schema(kw, file, depth + 1, why);
+        } else if (listed(lists, kw->string) && cJSON_IsArray(kw)) {
+            cJSON_ArrayForEach(sub, kw)
+            {
+                if (err == LB_OK)
+                    err = vet_schema(sub, file, depth + 1, why);
+            }
+        }
+        if (err != LB_OK)
+            return err;
+    }
+    return LB_OK;
+}
+
 static enum lb_err load_file(struct schema_set *set, const char *path, const cJSON **ret_root,
                              struct lb_why *why)
 {
@@ -197,6 +245,8 @@ static enum lb_err load_file(struct schema_set *set, const char *path, const cJS
         err = lb_fail(why, LB_EIO, "cannot read %s", full);
     fclose(f);
     free(text);
+    if (err == LB_OK && (err = vet_schema(root, path, 0, why)) != LB_OK)
+        cJSON_Delete(root);
     if (err != LB_OK)
         return lb_fail(why, err, "schema %s: %s", path, why->text);
     grown = realloc(set->files, (set->file_count + 1) * sizeof(*grown));
@@ -633,7 +683,6 @@ static enum lb_err check_combinators(struct walk *w, const char *file, const cJS
 
 static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, const cJSON *inst)
 {
-    const cJSON *kw;
     const cJSON *ref = cJSON_GetObjectItemCaseSensitive(schema, "$ref");
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
     const cJSON *constant = cJSON_GetObjectItemCaseSensitive(schema, "const");
@@ -651,15 +700,7 @@ static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, 
         return lb_fail(w->why, LB_EINVAL, "schema nesting deeper than %d (a $ref loop?)",
                        SCHEMA_DEPTH_MAX);
     }
-    cJSON_ArrayForEach(kw, schema)
-    {
-        if (!listed(checked, kw->string) && !listed(annotations, kw->string) &&
-            strncmp(kw->string, "x-", 2) != 0) {
-            w->depth--;
-            return lb_fail(w->why, LB_EUNSUPPORTED, "schema keyword %s (in %s) is not supported",
-                           kw->string, file);
-        }
-    }
+    /* Every keyword here is one vet_schema accepted when the file was loaded. */
     if (cJSON_IsString(ref))
         err = check_ref(w, file, ref->valuestring, inst);
     if (err == LB_OK && type != NULL)

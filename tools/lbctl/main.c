@@ -33,11 +33,12 @@ static const struct lbctl_verb verbs[] = {
      "Writes the events of the domains' streams (LB_<DOMAIN>) as an event log (NDJSON, "
      "docs/replay.md) in stream time order, for a later replay.",
      lbctl_record},
-    {"replay", "replay [--wait MS] LOG|-",
+    {"replay", "replay [--wait MS] [--stats] LOG|-",
      "Checks a whole event log first (schemas, requests), then publishes it in order, waits "
      "until every service has applied each step, sends its requests and prints each reply "
      "(one line per request: the log line number and the reply); exit 6 when a reply does not "
-     "match the expectation written in the log.",
+     "match the expectation written in the log. --stats adds one JSON line on stderr: events, "
+     "requests, seconds checking and running, events per second.",
      lbctl_replay},
     {"export", "export --out FILE REQUEST|-",
      "Downloads a report: sends the request (schemas/api/reporting.export.request.json: "

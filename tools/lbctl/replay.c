@@ -1,5 +1,5 @@
 /*
- * replay.c - `lbctl replay [--wait MS] LOG|-`: an event log into a running
+ * replay.c - `lbctl replay [--wait MS] [--stats] LOG|-`: an event log into a running
  * system, in order, deterministically (docs/replay.md).
  *
  * The whole log is read and checked first (every event against its schema,
@@ -9,6 +9,7 @@
  * event is of another domain (streams are ordered; domains are not).
  * Each reply is printed canonically, so two replays compare byte for byte.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,36 +23,70 @@
 #define REPLAY_WAIT_MS 30000
 /* Longest log line. */
 #define LINE_MAX_BYTES ((size_t)1024 * 1024)
+/* Events of one domain in a row are published asynchronously, this many unacked at most. */
+#define PUBLISH_WINDOW 4096
 
 enum step_kind { STEP_EVENT, STEP_TICK, STEP_REQUEST, STEP_WAIT };
 
+/* One line to run; a log of a million events holds a million of these, so they stay small. */
 struct step {
     enum step_kind kind;
     int line;
-    char subject[SUBJECT_MAX];
-    char domain[SUBJECT_TOKEN_MAX + 1]; /* events and ticks */
-    char id[ENVELOPE_ID_MAX + 1];       /* events and ticks */
-    char reply_schema[200];             /* requests */
-    char *payload;                      /* event text, or request body */
-    cJSON *expect;                      /* requests: {"reply": ...} or {"error": code}; owned */
+    char *subject;      /* events, ticks, requests; owned */
+    const char *domain; /* events and ticks: the subject's <domain> token (into subject) */
+    size_t domain_len;
+    char *id;           /* events and ticks: the Nats-Msg-Id; owned */
+    char *reply_schema; /* requests; owned */
+    char *payload;      /* event text, or request body; owned */
+    cJSON *expect;      /* requests: {"reply": ...} or {"error": code}; owned */
 };
 
 struct replay {
     struct lbctl *ctl;
     struct step *steps;
     size_t count;
+    size_t cap;
     int wait_ms;
     int failures;
-    uint64_t log_digest; /* request ids are replay-<digest>-L<line>: stable per log */
+    bool stats;              /* --stats: a summary line on stderr */
+    jsCtx *async_js;         /* publishes runs of events with PUBLISH_WINDOW in flight */
+    atomic_int async_errors; /* publishes of the current run the stream refused or lost */
+    uint64_t log_digest;     /* request ids are replay-<digest>-L<line>: stable per log */
+    size_t events;           /* event and tick lines, for --stats */
+    size_t requests;         /* request lines, for --stats */
 };
 
 static void free_steps(struct replay *r)
 {
     for (size_t i = 0; i < r->count; i++) {
+        free(r->steps[i].subject);
+        free(r->steps[i].id);
+        free(r->steps[i].reply_schema);
         free(r->steps[i].payload);
         cJSON_Delete(r->steps[i].expect);
     }
     free(r->steps);
+}
+
+/* Keeps `subject` (and its domain token) and `id` in the step. */
+static enum lb_err keep_names(struct step *st, const char *subject, const char *id,
+                              struct lb_why *why)
+{
+    st->subject = strdup(subject);
+    st->id = id ? strdup(id) : NULL;
+    if (st->subject == NULL || (id != NULL && st->id == NULL))
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    if (strncmp(st->subject, "lb.evt.", 7) == 0) {
+        st->domain = st->subject + 7;
+        st->domain_len = strcspn(st->domain, ".");
+    }
+    return LB_OK;
+}
+
+static bool same_domain(const struct step *a, const struct step *b)
+{
+    return a->domain != NULL && b->domain != NULL && a->domain_len == b->domain_len &&
+           memcmp(a->domain, b->domain, a->domain_len) == 0;
 }
 
 /* ---- reading the log ------------------------------------------------------------------------ */
@@ -60,6 +95,7 @@ static enum lb_err read_event(struct replay *r, struct step *st, const cJSON *ev
                               struct lb_why *why)
 {
     struct envelope ev = {0};
+    char subject[SUBJECT_MAX];
     enum lb_err err;
 
     if (!cJSON_IsObject(event))
@@ -70,9 +106,9 @@ static enum lb_err read_event(struct replay *r, struct step *st, const cJSON *ev
     err = lbctl_check_event(r->ctl, st->payload, strlen(st->payload), NULL, &ev, why);
     if (err != LB_OK)
         return err;
-    err = lbctl_event_subject(&ev, st->subject, sizeof(st->subject), why);
-    snprintf(st->id, sizeof(st->id), "%s", ev.id);
-    sscanf(st->subject, "lb.evt.%64[^.]", st->domain);
+    err = lbctl_event_subject(&ev, subject, sizeof(subject), why);
+    if (err == LB_OK)
+        err = keep_names(st, subject, ev.id, why);
     envelope_release(&ev);
     return err;
 }
@@ -107,9 +143,8 @@ static enum lb_err read_tick(struct replay *r, struct step *st, const cJSON *tic
         if (err == LB_OK)
             envelope_release(&ev);
     }
-    snprintf(st->subject, sizeof(st->subject), "lb.evt.clock._sys.tick");
-    snprintf(st->domain, sizeof(st->domain), "clock");
-    snprintf(st->id, sizeof(st->id), "%s", id);
+    if (err == LB_OK)
+        err = keep_names(st, "lb.evt.clock._sys.tick", id, why);
     return err;
 }
 
@@ -133,12 +168,17 @@ static enum lb_err read_request(struct replay *r, struct step *st, const cJSON *
     body = cJSON_GetObjectItemCaseSensitive(request, "body");
     if (!cJSON_IsObject(body))
         return lb_fail(why, LB_EINVAL, "request: body must be an object");
-    snprintf(st->subject, sizeof(st->subject), "%s", subject);
+    err = keep_names(st, subject, NULL, why);
+    if (err != LB_OK)
+        return err;
     snprintf(path, sizeof(path), "api/%s.%s.request.json", service, endpoint);
     err = lbctl_check_schema(r->ctl, path, body, why);
     if (err != LB_OK)
         return lb_fail(why, err, "request body (%s): %s", path, why->text);
-    snprintf(st->reply_schema, sizeof(st->reply_schema), "api/%s.%s.reply.json", service, endpoint);
+    snprintf(path, sizeof(path), "api/%s.%s.reply.json", service, endpoint);
+    st->reply_schema = strdup(path);
+    if (st->reply_schema == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
     if (expect != NULL) {
         if (!cJSON_IsObject(expect) || json_check_members(expect, expect_known, why) != LB_OK ||
             cJSON_GetArraySize(expect) != 1)
@@ -216,10 +256,16 @@ static int read_log(struct replay *r, char *text)
             fprintf(stderr, "lbctl: line %d: longer than %zu bytes\n", number, LINE_MAX_BYTES);
             return LBCTL_INVALID;
         }
-        grown = realloc(r->steps, (r->count + 1) * sizeof(*grown));
-        if (grown == NULL)
-            return LBCTL_INVALID;
-        r->steps = grown;
+        if (r->count == r->cap) {
+            size_t cap = r->cap ? 2 * r->cap : 1024;
+
+            grown = realloc(r->steps, cap * sizeof(*grown));
+            if (grown == NULL)
+                return LBCTL_INVALID;
+            r->steps = grown;
+            r->cap = cap;
+        }
+        grown = r->steps;
         memset(&grown[r->count], 0, sizeof(*grown));
         grown[r->count].line = number;
         if (read_line(r, &grown[r->count], line, len, &why) != LB_OK) {
@@ -231,6 +277,8 @@ static int read_log(struct replay *r, char *text)
             free(grown[r->count].payload);
             continue;
         }
+        r->events += grown[r->count].kind == STEP_EVENT || grown[r->count].kind == STEP_TICK;
+        r->requests += grown[r->count].kind == STEP_REQUEST;
         r->count++;
     }
     return LBCTL_OK;
@@ -389,63 +437,141 @@ static int request(struct replay *r, const struct step *st)
     }
 }
 
-static int run(struct replay *r)
+/* Counts what the stream refused or never acked in a run (a libnats thread calls it). */
+static void on_async_error(jsCtx *js, jsPubAckErr *pae, void *closure)
 {
-    const char *previous_domain = "";
+    struct replay *r = closure;
+
+    (void)js;
+    (void)pae;
+    atomic_fetch_add(&r->async_errors, 1);
+}
+
+/*
+ * Publishes events [from, to) of one domain with up to PUBLISH_WINDOW in
+ * flight, and waits for every ack. If any was refused or not acked in time,
+ * the run is sent again one by one with retries: the stream (Nats-Msg-Id)
+ * and the services (applied ids) drop the copies.
+ */
+static int publish_run(struct replay *r, size_t from, size_t to)
+{
+    jsPubOptions po;
+    natsStatus s = NATS_OK;
     int status = LBCTL_OK;
 
-    for (size_t i = 0; i < r->count && status == LBCTL_OK; i++) {
+    if (to - from == 1)
+        return publish(r, &r->steps[from]);
+    atomic_store(&r->async_errors, 0);
+    for (size_t i = from; i < to && s == NATS_OK; i++) {
         const struct step *st = &r->steps[i];
-        bool new_domain = st->kind == STEP_EVENT && previous_domain[0] != '\0' &&
-                          strcmp(previous_domain, st->domain) != 0;
 
-        if (st->kind != STEP_EVENT || new_domain)
+        jsPubOptions_Init(&po);
+        po.MsgId = st->id;
+        s = js_PublishAsync(r->async_js, st->subject, st->payload, (int)strlen(st->payload), &po);
+    }
+    jsPubOptions_Init(&po);
+    po.MaxWait = r->wait_ms;
+    if (s == NATS_OK)
+        s = js_PublishAsyncComplete(r->async_js, &po);
+    if (s == NATS_OK && atomic_load(&r->async_errors) == 0)
+        return LBCTL_OK;
+    if (s != NATS_OK) {
+        natsMsgList unacked = {0};
+
+        if (js_PublishAsyncGetPendingList(&unacked, r->async_js) == NATS_OK)
+            natsMsgList_Destroy(&unacked);
+    }
+    for (size_t i = from; i < to && status == LBCTL_OK; i++)
+        status = publish(r, &r->steps[i]);
+    return status;
+}
+
+static int run(struct replay *r)
+{
+    const struct step *previous = NULL; /* the last event or tick sent since the last wait */
+    int status = LBCTL_OK;
+
+    for (size_t i = 0; i < r->count && status == LBCTL_OK;) {
+        const struct step *st = &r->steps[i];
+        size_t end = i + 1;
+
+        /* Events of one domain in a row stay in order in its stream: no wait between them. */
+        if (st->kind != STEP_EVENT || (previous != NULL && !same_domain(previous, st)))
             status = wait_quiet(r, st);
         if (status != LBCTL_OK)
             break;
         switch (st->kind) {
         case STEP_EVENT:
+            while (end < r->count && r->steps[end].kind == STEP_EVENT &&
+                   same_domain(st, &r->steps[end]))
+                end++;
+            status = publish_run(r, i, end);
+            previous = &r->steps[end - 1];
+            break;
         case STEP_TICK:
             status = publish(r, st);
-            previous_domain = st->domain;
+            previous = st;
             break;
         case STEP_REQUEST:
             status = request(r, st); // NOLINT(clang-analyzer-unix.Malloc): free_steps frees them
-
-            previous_domain = "";
+            previous = NULL;
             break;
         case STEP_WAIT:
-            previous_domain = "";
+            previous = NULL;
             break;
         }
         fflush(stdout);
+        i = end;
     }
     if (status == LBCTL_OK && r->count > 0)
         status = wait_quiet(r, &r->steps[r->count - 1]);
     return status;
 }
 
+/* --stats: where the time went, as one JSON line on stderr. */
+static void print_stats(const struct replay *r, int64_t start_ms, int64_t checked_ms,
+                        int64_t end_ms)
+{
+    double total = (double)(end_ms - start_ms) / 1000.0;
+
+    fprintf(stderr,
+            "{\"events\":%zu,\"requests\":%zu,\"check_s\":%.3f,\"run_s\":%.3f,"
+            "\"total_s\":%.3f,\"events_per_s\":%.0f}\n",
+            r->events, r->requests, (double)(checked_ms - start_ms) / 1000.0,
+            (double)(end_ms - checked_ms) / 1000.0, total,
+            total > 0 ? (double)r->events / total : 0);
+}
+
 int lbctl_replay(struct lbctl *ctl, int argc, char **argv)
 {
     struct replay r = {.ctl = ctl, .wait_ms = REPLAY_WAIT_MS};
+    int64_t start_ms = nats_Now();
+    int64_t checked_ms;
+    jsOptions jo;
     size_t len = 0;
     char *text;
     int status;
 
-    if (argc == 4 && strcmp(argv[1], "--wait") == 0) {
-        char *end;
-        long ms = strtol(argv[2], &end, 10);
+    for (; argc > 2; argc--, argv++) {
+        if (strcmp(argv[1], "--stats") == 0) {
+            r.stats = true;
+        } else if (strcmp(argv[1], "--wait") == 0 && argc > 3) {
+            char *end;
+            long ms = strtol(argv[2], &end, 10);
 
-        if (*end != '\0' || ms < 1 || ms > 3600000) {
-            fprintf(stderr, "lbctl: --wait takes 1..3600000 ms\n");
-            return LBCTL_USAGE;
+            if (*end != '\0' || ms < 1 || ms > 3600000) {
+                fprintf(stderr, "lbctl: --wait takes 1..3600000 ms\n");
+                return LBCTL_USAGE;
+            }
+            r.wait_ms = (int)ms;
+            argc--;
+            argv++;
+        } else {
+            break;
         }
-        r.wait_ms = (int)ms;
-        argv += 2;
-        argc -= 2;
     }
     if (argc != 2) {
-        fprintf(stderr, "usage: lbctl replay [--wait MS] LOG|-\n");
+        fprintf(stderr, "usage: lbctl replay [--wait MS] [--stats] LOG|-\n");
         return LBCTL_USAGE;
     }
     text = lbctl_read_input(argv[1], &len);
@@ -461,12 +587,25 @@ int lbctl_replay(struct lbctl *ctl, int argc, char **argv)
     r.log_digest = id_digest(text, len);
     status = read_log(&r, text);
     free(text);
+    checked_ms = nats_Now();
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = PUBLISH_WINDOW;
+    jo.PublishAsync.ErrHandler = on_async_error;
+    jo.PublishAsync.ErrHandlerClosure = &r;
+    jo.PublishAsync.StallWait = r.wait_ms;
+    if (status == LBCTL_OK && natsConnection_JetStream(&r.async_js, ctl->nc, &jo) != NATS_OK) {
+        fprintf(stderr, "lbctl: cannot open a JetStream context\n");
+        status = LBCTL_NATS;
+    }
     if (status == LBCTL_OK)
         status = run(&r);
     if (status == LBCTL_OK && r.failures > 0) {
         fprintf(stderr, "lbctl: %d expectation(s) not met\n", r.failures);
         status = LBCTL_EXPECTATION;
     }
+    if (r.stats)
+        print_stats(&r, start_ms, checked_ms, nats_Now());
+    jsCtx_Destroy(r.async_js);
     free_steps(&r);
     return status;
 }
