@@ -78,6 +78,50 @@ static enum lb_err get_text(const cJSON *obj, const char *name, size_t min, size
     return LB_OK;
 }
 
+/* ---- device owners ----------------------------------------------------------------- */
+
+/*
+ * Announces who owns a device now (`user` "" for nobody), for the services
+ * that follow ownership (reporting): a change through the agents (an
+ * association applied, a refusal that ended the previous one, a detachment),
+ * a reinstall, or the owner's deletion. The device_associate command
+ * announces its own change as device_associated.
+ */
+static enum lb_err owner_changed(struct service *svc, const char *tenant, const char *device,
+                                 const char *user, const char *previous, const char *reason,
+                                 struct lb_why *why)
+{
+    cJSON *data = cJSON_CreateObject();
+    enum lb_err err = LB_OK;
+
+    if (data == NULL || !cJSON_AddStringToObject(data, "device", device) ||
+        (user[0] != '\0' ? cJSON_AddStringToObject(data, "user", user)
+                         : cJSON_AddNullToObject(data, "user")) == NULL ||
+        (previous[0] != '\0' ? cJSON_AddStringToObject(data, "previous_user", previous)
+                             : cJSON_AddNullToObject(data, "previous_user")) == NULL ||
+        !cJSON_AddStringToObject(data, "reason", reason))
+        err = lb_fail(why, LB_ENOMEM, "out of memory");
+    if (err == LB_OK)
+        err = service_emit(svc, tenant, "device_owner_changed", 1, data, NULL, why);
+    cJSON_Delete(data);
+    return err;
+}
+
+/* What the deletion of a user tells about each of the user's devices. */
+struct owner_gone {
+    struct service *svc;
+    const char *tenant;
+    const char *user;
+    struct lb_why *why;
+};
+
+static enum lb_err announce_detached(const struct device_row *d, void *arg)
+{
+    const struct owner_gone *g = arg;
+
+    return owner_changed(g->svc, g->tenant, d->id, "", g->user, "user_deleted", g->why);
+}
+
 /* ---- users (directory) -------------------------------------------------------------- */
 
 enum lb_err usage_on_user_created(struct service *svc, const struct envelope *ev,
@@ -205,6 +249,11 @@ enum lb_err usage_on_user_deleted(struct service *svc, const struct envelope *ev
     if (u.license_removed_ms == 0)
         u.license_removed_ms = ev->time_ms;
     err = usage_store_user_put(s, ev->tenant, &u, why);
+    if (err == LB_OK) {
+        struct owner_gone gone = {svc, ev->tenant, id, why};
+
+        err = usage_store_each_owned_device(s, ev->tenant, id, announce_detached, &gone, why);
+    }
     if (err == LB_OK)
         err = usage_store_detach_all(s, ev->tenant, id, why);
     if (err == LB_OK)
@@ -222,6 +271,7 @@ enum lb_err usage_on_device_installed(struct service *svc, const struct envelope
     const char *id, *org, *kind_text, *hostname, *os = NULL;
     char customer[USAGE_ORG_MAX + 1];
     char old_customer[USAGE_ORG_MAX + 1] = "";
+    char old_user[USAGE_ID_MAX + 1] = "";
     enum device_kind kind;
     struct device_row d;
     enum lb_err err;
@@ -259,6 +309,7 @@ enum lb_err usage_on_device_installed(struct service *svc, const struct envelope
     } else if (err == LB_OK) {
         /* A reinstall: a new life for the device, associated with nobody until told. */
         snprintf(old_customer, sizeof(old_customer), "%s", d.customer);
+        snprintf(old_user, sizeof(old_user), "%s", d.user);
         d.installed = true;
         d.user[0] = '\0';
         d.installed_ms = ev->time_ms;
@@ -277,6 +328,8 @@ enum lb_err usage_on_device_installed(struct service *svc, const struct envelope
     snprintf(d.hostname, sizeof(d.hostname), "%s", hostname);
     snprintf(d.os, sizeof(d.os), "%s", os != NULL ? os : "");
     err = usage_store_device_put(s, ev->tenant, &d, why);
+    if (err == LB_OK && old_user[0] != '\0')
+        err = owner_changed(svc, ev->tenant, id, "", old_user, "reinstalled", why);
     if (err == LB_OK && old_customer[0] != '\0' && strcmp(old_customer, customer) != 0)
         err = usage_recheck(svc, ev->tenant, old_customer, why);
     if (err == LB_OK)
@@ -374,6 +427,7 @@ enum lb_err usage_on_device_associated(struct service *svc, const struct envelop
     static const char *const known[] = {"device", "user", NULL};
     struct store *s = service_store(svc);
     char reason[USAGE_REASON_MAX + 1];
+    char previous[USAGE_ID_MAX + 1];
     const char *device, *user;
     struct device_row d;
     cJSON *data;
@@ -384,9 +438,14 @@ enum lb_err usage_on_device_associated(struct service *svc, const struct envelop
         err = get_id(ev->data, "device", &device, why);
     if (err == LB_OK)
         err = get_id(ev->data, "user", &user, why);
+    if (err == LB_OK)
+        err = usage_store_device_get(s, ev->tenant, device, &d, why);
     if (err != LB_OK)
         return err;
+    snprintf(previous, sizeof(previous), "%s", d.user);
     err = usage_associate(svc, ev->tenant, device, user, reason, why);
+    if (err == LB_OK && strcmp(previous, user) != 0)
+        return owner_changed(svc, ev->tenant, device, user, previous, "associated", why);
     if (err != LB_ECONFLICT || reason[0] == '\0')
         return err; /* done, or not applicable (unknown device or user): dead-lettered */
     if (strcmp(reason, "device_uninstalled") == 0)
@@ -403,8 +462,11 @@ enum lb_err usage_on_device_associated(struct service *svc, const struct envelop
     err = usage_store_device_get(s, ev->tenant, device, &d, why);
     if (err == LB_OK && d.user[0] != '\0') {
         /* The agent says another user took the device: the old association is over. */
+        snprintf(previous, sizeof(previous), "%s", d.user);
         d.user[0] = '\0';
         err = usage_store_device_put(s, ev->tenant, &d, why);
+        if (err == LB_OK)
+            err = owner_changed(svc, ev->tenant, device, "", previous, "association_refused", why);
         if (err == LB_OK)
             err = usage_recheck(svc, ev->tenant, d.customer, why);
     }
@@ -437,6 +499,8 @@ enum lb_err usage_on_device_detached(struct service *svc, const struct envelope 
         return LB_OK;
     d.user[0] = '\0';
     err = usage_store_device_put(s, ev->tenant, &d, why);
+    if (err == LB_OK)
+        err = owner_changed(svc, ev->tenant, device, "", user, "detached", why);
     if (err == LB_OK)
         err = usage_recheck(svc, ev->tenant, d.customer, why);
     return err;
@@ -476,18 +540,18 @@ enum lb_err usage_retake(struct service *svc, const char *tenant, struct user_ro
 /*
  * The hot path. A signal only moves last-seen times forward (idempotent by
  * construction) and writes nothing when they do not move; it emits only when
- * it brings a released user back.
+ * it brings a released user back. The first signal of a device in a batch
+ * costs two statements (device, then user, each an UPDATE ... RETURNING);
+ * the batch's later ones of that device only move a time in memory.
  */
 enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"device", NULL};
     const struct usage_config *cfg = service_config(svc);
     struct store *s = service_store(svc);
+    struct device_signal d;
+    struct user_signal us;
     const char *device;
-    struct device_row d;
-    struct user_row u;
-    bool moved = false;
-    int64_t seen;
     enum lb_err err;
 
     err = decode_data(ev, known, why);
@@ -498,7 +562,7 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
     /* A later signal of a device already seen in this batch only moves a time (signals.c). */
     if (usage_signal_deferred(svc, ev->tenant, device, ev->time_ms))
         return LB_OK;
-    err = usage_store_device_get(s, ev->tenant, device, &d, why);
+    err = usage_store_device_signal(s, ev->tenant, device, ev->time_ms, &d, why);
     if (err == LB_ENOTFOUND)
         return lb_fail(why, LB_ENOTFOUND,
                        "heartbeat for device \"%s\", which is not installed in tenant \"%s\" "
@@ -506,34 +570,34 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
                        device, ev->tenant);
     if (err != LB_OK)
         return err;
-    seen = ev->time_ms > d.last_seen_ms ? ev->time_ms : d.last_seen_ms;
-    if (ev->time_ms > d.last_seen_ms)
-        err = usage_store_device_seen(s, ev->tenant, device, ev->time_ms, why);
     /* An uninstalled device's late signal is recorded for audit but covers no user. */
-    if (err == LB_OK && (d.user[0] == '\0' || !d.installed)) {
-        usage_signal_defer(svc, ev->tenant, device, "", seen);
+    if (d.user[0] == '\0' || !d.installed) {
+        usage_signal_defer(svc, ev->tenant, device, "", d.last_seen_ms);
         return LB_OK;
     }
-    if (err == LB_OK)
-        err = usage_store_user_touch(s, ev->tenant, d.user, ev->time_ms, &moved, why);
-    if (err == LB_OK)
-        err = usage_store_user_get(s, ev->tenant, d.user, &u, why);
+    err = usage_store_user_signal(s, ev->tenant, d.user, ev->time_ms, &us, why);
     if (err == LB_ENOTFOUND) {
-        usage_signal_defer(svc, ev->tenant, device, "", seen);
+        usage_signal_defer(svc, ev->tenant, device, "", d.last_seen_ms);
         return LB_OK;
     }
     if (err != LB_OK)
         return err;
-    if (moved && u.released_ms != 0 && u.deleted_ms == 0 &&
-        u.last_active_ms > service_now_ms(svc) - cfg->inactive_after_ms) {
-        err = usage_retake(svc, ev->tenant, &u, device, ev->time_ms, why);
+    /* Moved: the user's last activity is now this signal's time. */
+    if (us.moved && us.released_ms != 0 && us.deleted_ms == 0 &&
+        ev->time_ms > service_now_ms(svc) - cfg->inactive_after_ms) {
+        struct user_row u;
+
+        err = usage_store_user_get(s, ev->tenant, d.user, &u, why);
+        if (err == LB_OK)
+            err = usage_retake(svc, ev->tenant, &u, device, ev->time_ms, why);
         if (err != LB_OK)
             return err;
-        u.released_ms = 0;
+        us.released_ms = 0;
     }
     /* Later signals can change only times while the user holds the license (or is gone). */
-    if (u.released_ms == 0)
-        usage_signal_defer(svc, ev->tenant, device, u.deleted_ms == 0 ? d.user : "", seen);
+    if (us.released_ms == 0)
+        usage_signal_defer(svc, ev->tenant, device, us.deleted_ms == 0 ? d.user : "",
+                           d.last_seen_ms);
     return LB_OK;
 }
 

@@ -11,10 +11,8 @@
  * else reads the database (another event, a request, a sweep) and before
  * the batch commits: one last-seen write per device and one per user.
  */
-#include <stdio.h>
 #include <string.h>
 
-#include "ids.h"
 #include "usage.h"
 
 /* Devices deferred per batch; past 3/4 full, heartbeats take the full path. */
@@ -39,19 +37,37 @@ struct usage_state {
 
 const size_t usage_state_size = sizeof(struct usage_state);
 
+/* FNV-1a over `text`, continuing from `h`. */
+static uint64_t fnv1a(uint64_t h, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++)
+        h = (h ^ *p) * 0x100000001b3ULL;
+    return h;
+}
+
 static size_t slot_of(const struct usage_state *st, const char *tenant, const char *device,
                       bool *ret_found)
 {
-    char key[USAGE_ORG_MAX + USAGE_ID_MAX + 2];
-    size_t i;
+    /* tenant, a byte no id holds, then device: (a, bc) and (ab, c) differ. */
+    uint64_t h = fnv1a(fnv1a(0xcbf29ce484222325ULL, tenant) ^ '/', device);
+    size_t i = (size_t)h & (PENDING_SLOTS - 1);
 
-    snprintf(key, sizeof(key), "%s/%s", tenant, device);
-    i = (size_t)id_digest(key, strlen(key)) & (PENDING_SLOTS - 1);
     while (st->used[i] &&
-           (strcmp(st->slots[i].tenant, tenant) != 0 || strcmp(st->slots[i].device, device) != 0))
+           (strcmp(st->slots[i].device, device) != 0 || strcmp(st->slots[i].tenant, tenant) != 0))
         i = (i + 1) & (PENDING_SLOTS - 1);
     *ret_found = st->used[i];
     return i;
+}
+
+/* Copies a string the caller validated to fit (ids and org ids are bounded at the boundary). */
+static void copy_id(char *dst, size_t size, const char *src)
+{
+    size_t n = strlen(src);
+
+    if (n >= size)
+        n = size - 1;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }
 
 bool usage_signal_deferred(struct service *svc, const char *tenant, const char *device, int64_t t)
@@ -86,9 +102,9 @@ void usage_signal_defer(struct service *svc, const char *tenant, const char *dev
     if (found)
         return;
     p = &st->slots[i];
-    snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
-    snprintf(p->device, sizeof(p->device), "%s", device);
-    snprintf(p->user, sizeof(p->user), "%s", user);
+    copy_id(p->tenant, sizeof(p->tenant), tenant);
+    copy_id(p->device, sizeof(p->device), device);
+    copy_id(p->user, sizeof(p->user), user);
     p->written_ms = written_ms;
     p->seen_ms = written_ms;
     st->used[i] = true;

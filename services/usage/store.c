@@ -101,9 +101,13 @@ static void bind_time(sqlite3_stmt *stmt, int i, int64_t ms)
         sqlite3_bind_int64(stmt, i, ms);
 }
 
+/*
+ * Binds without a copy: every caller steps the statement while `text` lives,
+ * and store_stmt clears the bindings before the statement is used again.
+ */
 static void bind_text(sqlite3_stmt *stmt, int i, const char *text)
 {
-    sqlite3_bind_text(stmt, i, text, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, i, text, -1, SQLITE_STATIC);
 }
 
 static enum lb_err step_fail(struct store *s, int rc, const char *what, struct lb_why *why)
@@ -221,6 +225,49 @@ enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const ch
     if (err == LB_OK && ret_moved != NULL)
         *ret_moved = sqlite3_changes(store_db(s)) > 0;
     return err;
+}
+
+enum lb_err usage_store_user_signal(struct store *s, const char *tenant, const char *user,
+                                    int64_t t, struct user_signal *ret, struct lb_why *why)
+{
+    /* The write and what the signal needs to know after it, in one statement. */
+    static const char move[] = "UPDATE users SET last_active_ms = ?1 "
+                               "WHERE tenant = ?2 AND user = ?3 AND last_active_ms < ?1 "
+                               "RETURNING released_ms, deleted_ms";
+    /* Not moved (a late or replayed signal), or unknown: read, write nothing. */
+    static const char get[] =
+        "SELECT released_ms, deleted_ms FROM users WHERE tenant = ? AND user = ?";
+    sqlite3_stmt *stmt = store_stmt(s, move, why);
+    struct user_signal sig = {.moved = true};
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int64(stmt, 1, t);
+    bind_text(stmt, 2, tenant);
+    bind_text(stmt, 3, user);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) {
+        sig.moved = false;
+        stmt = store_stmt(s, get, why);
+        if (stmt == NULL)
+            return LB_EINTERNAL;
+        bind_text(stmt, 1, tenant);
+        bind_text(stmt, 2, user);
+        rc = sqlite3_step(stmt);
+    }
+    if (rc == SQLITE_ROW) {
+        sig.released_ms = sqlite3_column_int64(stmt, 0);
+        sig.deleted_ms = sqlite3_column_int64(stmt, 1);
+    }
+    /* RETURNING: the change is made by the first step; a reset keeps it. */
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return lb_fail(why, LB_ENOTFOUND, "user \"%s\" is unknown", user);
+    if (rc != SQLITE_ROW)
+        return step_fail(s, rc, "recording a user's signal", why);
+    *ret = sig;
+    return LB_OK;
 }
 
 enum lb_err usage_store_user_release(struct store *s, const char *tenant, const char *user,
@@ -375,6 +422,50 @@ enum lb_err usage_store_device_seen(struct store *s, const char *tenant, const c
     return store_step_done(s, stmt, why);
 }
 
+enum lb_err usage_store_device_signal(struct store *s, const char *tenant, const char *device,
+                                      int64_t t, struct device_signal *ret, struct lb_why *why)
+{
+    /* The heartbeat's write and what it needs of the device after it, in one statement. */
+    static const char move[] = "UPDATE devices SET last_seen_ms = ?1 "
+                               "WHERE tenant = ?2 AND device = ?3 AND last_seen_ms < ?1 "
+                               "RETURNING user, installed, last_seen_ms";
+    /* Not moved (a late or replayed signal), or unknown: read, write nothing. */
+    static const char get[] = "SELECT user, installed, last_seen_ms FROM devices "
+                              "WHERE tenant = ? AND device = ?";
+    sqlite3_stmt *stmt = store_stmt(s, move, why);
+    struct device_signal sig = {.moved = true};
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int64(stmt, 1, t);
+    bind_text(stmt, 2, tenant);
+    bind_text(stmt, 3, device);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) {
+        sig.moved = false;
+        stmt = store_stmt(s, get, why);
+        if (stmt == NULL)
+            return LB_EINTERNAL;
+        bind_text(stmt, 1, tenant);
+        bind_text(stmt, 2, device);
+        rc = sqlite3_step(stmt);
+    }
+    if (rc == SQLITE_ROW) {
+        col_copy(stmt, 0, sig.user, sizeof(sig.user));
+        sig.installed = sqlite3_column_int(stmt, 1) != 0;
+        sig.last_seen_ms = sqlite3_column_int64(stmt, 2);
+    }
+    /* RETURNING: the change is made by the first step; a reset keeps it. */
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return lb_fail(why, LB_ENOTFOUND, "device \"%s\" is unknown", device);
+    if (rc != SQLITE_ROW)
+        return step_fail(s, rc, "recording a device's signal", why);
+    *ret = sig;
+    return LB_OK;
+}
+
 enum lb_err usage_store_user_device_counts(struct store *s, const char *tenant, const char *user,
                                            const char *except, int64_t *ret_business,
                                            int64_t *ret_personal, struct lb_why *why)
@@ -439,6 +530,20 @@ enum lb_err usage_store_each_user_device(struct store *s, const char *tenant, co
 {
     static const char sql[] = "SELECT " DEVICE_COLUMNS " FROM devices "
                               "WHERE tenant = ? AND user = ? AND installed = 1 ORDER BY device";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, user);
+    return each_device(s, stmt, fn, arg, why);
+}
+
+enum lb_err usage_store_each_owned_device(struct store *s, const char *tenant, const char *user,
+                                          usage_device_fn fn, void *arg, struct lb_why *why)
+{
+    static const char sql[] = "SELECT " DEVICE_COLUMNS " FROM devices "
+                              "WHERE tenant = ? AND user = ? ORDER BY device";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
     if (stmt == NULL)

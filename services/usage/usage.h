@@ -179,6 +179,19 @@ enum lb_err usage_store_user_recount(struct store *s, const char *tenant, const 
 /* Moves last_active_ms forward to `t` (never back); *ret_moved says whether it moved. */
 enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const char *user, int64_t t,
                                    bool *ret_moved, struct lb_why *why);
+/* What a signal needs to know of its user after moving last_active_ms. */
+struct user_signal {
+    bool moved;          /* last_active_ms moved forward to the signal's time */
+    int64_t released_ms; /* 0 while not released */
+    int64_t deleted_ms;  /* 0 while live */
+};
+/*
+ * The signal's write on its user: last_active_ms = t when t is newer, and the
+ * fields a signal acts on, in one statement when it moves. LB_ENOTFOUND for
+ * an unknown user.
+ */
+enum lb_err usage_store_user_signal(struct store *s, const char *tenant, const char *user,
+                                    int64_t t, struct user_signal *ret, struct lb_why *why);
 /* The sweep's release: released_ms = license_removed_ms = now_ms. */
 enum lb_err usage_store_user_release(struct store *s, const char *tenant, const char *user,
                                      int64_t now_ms, struct lb_why *why);
@@ -197,6 +210,20 @@ enum lb_err usage_store_device_put(struct store *s, const char *tenant, const st
 /* The heartbeat's write: last_seen_ms = max(last_seen_ms, t). */
 enum lb_err usage_store_device_seen(struct store *s, const char *tenant, const char *device,
                                     int64_t t, struct lb_why *why);
+/* What a heartbeat needs to know of its device after moving last_seen_ms. */
+struct device_signal {
+    bool moved;                  /* last_seen_ms moved forward to the heartbeat's time */
+    bool installed;              /* installed now */
+    char user[USAGE_ID_MAX + 1]; /* "" when associated with no user */
+    int64_t last_seen_ms;        /* after the heartbeat */
+};
+/*
+ * The heartbeat's write: last_seen_ms = t when t is newer, and what the
+ * heartbeat needs of the device, in one statement when it moves (a second,
+ * read-only one when it does not). LB_ENOTFOUND for an unknown device.
+ */
+enum lb_err usage_store_device_signal(struct store *s, const char *tenant, const char *device,
+                                      int64_t t, struct device_signal *ret, struct lb_why *why);
 /* Installed devices associated with `user`, by kind, excluding `except` (may be NULL). */
 enum lb_err usage_store_user_device_counts(struct store *s, const char *tenant, const char *user,
                                            const char *except, int64_t *ret_business,
@@ -208,6 +235,9 @@ typedef enum lb_err (*usage_device_fn)(const struct device_row *d, void *arg);
 /* Installed devices associated with `user`, by id. */
 enum lb_err usage_store_each_user_device(struct store *s, const char *tenant, const char *user,
                                          usage_device_fn fn, void *arg, struct lb_why *why);
+/* Every device associated with `user`, installed or not, by id. */
+enum lb_err usage_store_each_owned_device(struct store *s, const char *tenant, const char *user,
+                                          usage_device_fn fn, void *arg, struct lb_why *why);
 /*
  * A page of the customer's devices with id > `after` ("" for the first),
  * `state` 1 installed, 0 uninstalled, -1 both; up to `limit`, by id.
