@@ -10,6 +10,7 @@
  * are ignored there only (its interface says so).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "json_strict.h"
@@ -85,7 +86,9 @@ static enum lb_err get_text(const cJSON *obj, const char *name, size_t min, size
  * that follow ownership (reporting): a change through the agents (an
  * association applied, a refusal that ended the previous one, a detachment),
  * a reinstall, or the owner's deletion. The device_associate command
- * announces its own change as device_associated.
+ * announces its own change as device_associated. Handlers emit it after
+ * anything else they emit, so the events they emitted before it existed
+ * keep their derived ids (a rebuild re-emits them byte for byte, D16).
  */
 static enum lb_err owner_changed(struct service *svc, const char *tenant, const char *device,
                                  const char *user, const char *previous, const char *reason,
@@ -107,19 +110,27 @@ static enum lb_err owner_changed(struct service *svc, const char *tenant, const 
     return err;
 }
 
-/* What the deletion of a user tells about each of the user's devices. */
-struct owner_gone {
-    struct service *svc;
-    const char *tenant;
-    const char *user;
-    struct lb_why *why;
+/* The devices a deleted user owned, to announce once they are detached. */
+struct owned_devices {
+    char (*ids)[USAGE_ID_MAX + 1];
+    size_t count, size;
 };
 
-static enum lb_err announce_detached(const struct device_row *d, void *arg)
+static enum lb_err collect_owned(const struct device_row *d, void *arg)
 {
-    const struct owner_gone *g = arg;
+    struct owned_devices *o = arg;
 
-    return owner_changed(g->svc, g->tenant, d->id, "", g->user, "user_deleted", g->why);
+    if (o->count == o->size) {
+        size_t size = o->size ? 2 * o->size : 8;
+        void *ids = realloc(o->ids, size * sizeof(*o->ids));
+
+        if (ids == NULL)
+            return LB_ENOMEM;
+        o->ids = ids;
+        o->size = size;
+    }
+    snprintf(o->ids[o->count++], USAGE_ID_MAX + 1, "%s", d->id);
+    return LB_OK;
 }
 
 /* ---- users (directory) -------------------------------------------------------------- */
@@ -231,6 +242,7 @@ enum lb_err usage_on_user_deleted(struct service *svc, const struct envelope *ev
 {
     static const char *const known[] = {"user", NULL};
     struct store *s = service_store(svc);
+    struct owned_devices owned = {0};
     const char *id;
     struct user_row u;
     enum lb_err err;
@@ -249,15 +261,16 @@ enum lb_err usage_on_user_deleted(struct service *svc, const struct envelope *ev
     if (u.license_removed_ms == 0)
         u.license_removed_ms = ev->time_ms;
     err = usage_store_user_put(s, ev->tenant, &u, why);
-    if (err == LB_OK) {
-        struct owner_gone gone = {svc, ev->tenant, id, why};
-
-        err = usage_store_each_owned_device(s, ev->tenant, id, announce_detached, &gone, why);
-    }
+    if (err == LB_OK)
+        err = usage_store_each_owned_device(s, ev->tenant, id, collect_owned, &owned, why);
     if (err == LB_OK)
         err = usage_store_detach_all(s, ev->tenant, id, why);
     if (err == LB_OK)
         err = usage_recheck(svc, ev->tenant, u.customer, why);
+    /* Announced after what this handler emitted before, so those events keep their ids. */
+    for (size_t i = 0; err == LB_OK && i < owned.count; i++)
+        err = owner_changed(svc, ev->tenant, owned.ids[i], "", id, "user_deleted", why);
+    free(owned.ids);
     return err;
 }
 
@@ -328,12 +341,12 @@ enum lb_err usage_on_device_installed(struct service *svc, const struct envelope
     snprintf(d.hostname, sizeof(d.hostname), "%s", hostname);
     snprintf(d.os, sizeof(d.os), "%s", os != NULL ? os : "");
     err = usage_store_device_put(s, ev->tenant, &d, why);
-    if (err == LB_OK && old_user[0] != '\0')
-        err = owner_changed(svc, ev->tenant, id, "", old_user, "reinstalled", why);
     if (err == LB_OK && old_customer[0] != '\0' && strcmp(old_customer, customer) != 0)
         err = usage_recheck(svc, ev->tenant, old_customer, why);
     if (err == LB_OK)
         err = usage_recheck(svc, ev->tenant, customer, why);
+    if (err == LB_OK && old_user[0] != '\0')
+        err = owner_changed(svc, ev->tenant, id, "", old_user, "reinstalled", why);
     return err;
 }
 
@@ -462,16 +475,15 @@ enum lb_err usage_on_device_associated(struct service *svc, const struct envelop
     err = usage_store_device_get(s, ev->tenant, device, &d, why);
     if (err == LB_OK && d.user[0] != '\0') {
         /* The agent says another user took the device: the old association is over. */
-        snprintf(previous, sizeof(previous), "%s", d.user);
         d.user[0] = '\0';
         err = usage_store_device_put(s, ev->tenant, &d, why);
-        if (err == LB_OK)
-            err = owner_changed(svc, ev->tenant, device, "", previous, "association_refused", why);
         if (err == LB_OK)
             err = usage_recheck(svc, ev->tenant, d.customer, why);
     }
     if (err == LB_OK)
         err = service_emit(svc, ev->tenant, "device_association_refused", 1, data, NULL, why);
+    if (err == LB_OK && previous[0] != '\0')
+        err = owner_changed(svc, ev->tenant, device, "", previous, "association_refused", why);
     cJSON_Delete(data);
     return err;
 }
@@ -500,9 +512,9 @@ enum lb_err usage_on_device_detached(struct service *svc, const struct envelope 
     d.user[0] = '\0';
     err = usage_store_device_put(s, ev->tenant, &d, why);
     if (err == LB_OK)
-        err = owner_changed(svc, ev->tenant, device, "", user, "detached", why);
-    if (err == LB_OK)
         err = usage_recheck(svc, ev->tenant, d.customer, why);
+    if (err == LB_OK)
+        err = owner_changed(svc, ev->tenant, device, "", user, "detached", why);
     return err;
 }
 

@@ -493,6 +493,91 @@ static void test_association_and_consumption(void **state)
     cJSON_Delete(reply);
 }
 
+/*
+ * Every owner change usage makes other than by the command is announced as
+ * device_owner_changed, in order: associations through the agents (a repeat
+ * changes nothing), a refusal that ends the previous association, a
+ * detachment, a reinstall, and a user's deletion (each of their devices,
+ * installed or not). The command announces its own as device_associated.
+ */
+static void test_owner_changes(void **state)
+{
+    static const char *const want[][4] = {
+        /* device, user, previous_user, reason */
+        {"d-1", "u-1", NULL, "associated"},   {"d-2", "u-1", NULL, "associated"},
+        {"d-3", "u-2", NULL, "associated"},   {"d-3", NULL, "u-2", "association_refused"},
+        {"d-2", NULL, "u-1", "detached"},     {"d-2", "u-1", NULL, "associated"},
+        {"d-2", NULL, "u-1", "reinstalled"},  {"d-2", "u-1", NULL, "associated"},
+        {"d-1", NULL, "u-1", "user_deleted"}, {"d-2", NULL, "u-1", "user_deleted"},
+    };
+    size_t n_want = sizeof(want) / sizeof(want[0]);
+    struct fixture *f = *state;
+    natsMsg **msgs;
+    cJSON *reply;
+    size_t n;
+
+    org_tree(f);
+    user(f, "u-1", "cust-7");
+    user(f, "u-2", "cust-7");
+    device(f, "d-1", "cust-7", "business");
+    device(f, "d-2", "cust-7", "personal");
+    device(f, "d-3", "cust-7", "business");
+    associate(f, "d-1", "u-1");
+    associate(f, "d-1", "u-1"); /* again: no change, nothing announced */
+    associate(f, "d-2", "u-1");
+    associate(f, "d-3", "u-1"); /* a second business device: refused, it had no owner */
+    associate(f, "d-3", "u-2");
+    associate(f, "d-3", "u-1"); /* refused again: ends u-2's association */
+    pub(f, "agents", "device_detached", "{\"device\":\"d-2\",\"user\":\"u-1\"}");
+    pub(f, "agents", "device_detached", "{\"device\":\"d-2\",\"user\":\"u-1\"}"); /* no-op */
+    associate(f, "d-2", "u-1");
+    pub(f, "agents", "device_uninstalled", "{\"device\":\"d-2\"}");
+    device(f, "d-2", "cust-7", "personal"); /* reinstalled: owned by nobody */
+    associate(f, "d-2", "u-1");
+    pub(f, "agents", "device_uninstalled", "{\"device\":\"d-2\"}"); /* keeps its owner */
+    settle(f);
+    reply = request(f, "device_associate",
+                    "{" CALLER("cust-7") ",\"device\":\"d-3\",\"user\":\"u-2\"}");
+    assert_string_equal(code_of(reply), "ok");
+    cJSON_Delete(reply);
+    assert_int_equal(wait_events(f, "device_associated", 1), 1);
+    pub(f, "directory", "user_deleted", "{\"user\":\"u-1\"}");
+    settle(f);
+    assert_int_equal(metric(f, "lb_events_dead_lettered_total"), 0);
+    assert_int_equal(wait_events(f, "device_owner_changed", n_want), n_want);
+    assert_int_equal(wait_events(f, "device_association_refused", 2), 2);
+
+    n = harness_stream_messages(f->js, "LB_USAGE", "lb.evt.usage." TENANT ".device_owner_changed",
+                                &msgs);
+    assert_int_equal(n, n_want);
+    for (size_t i = 0; i < n; i++) {
+        cJSON *ev = harness_reply_json(msgs[i]);
+        cJSON *data = cJSON_GetObjectItem(ev, "data");
+
+        record_check(f, "events/usage.device_owner_changed.v1.json", natsMsg_GetData(msgs[i]),
+                     (size_t)natsMsg_GetDataLength(msgs[i]));
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(data, "device")), want[i][0]);
+        for (int k = 1; k <= 2; k++) {
+            const cJSON *who = cJSON_GetObjectItem(data, k == 1 ? "user" : "previous_user");
+
+            if (want[i][k] == NULL)
+                assert_true(cJSON_IsNull(who));
+            else
+                assert_string_equal(cJSON_GetStringValue(who), want[i][k]);
+        }
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(data, "reason")), want[i][3]);
+        cJSON_Delete(ev);
+    }
+    harness_free_messages(msgs, n);
+    /* What usage says now agrees with the last announcement of each device. */
+    reply = request(f, "device_get", "{" CALLER("cust-7") ",\"device\":\"d-1\"}");
+    assert_true(cJSON_IsNull(cJSON_GetObjectItem(reply, "user")));
+    cJSON_Delete(reply);
+    reply = request(f, "device_get", "{" CALLER("cust-7") ",\"device\":\"d-3\"}");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(reply, "user")), "u-2");
+    cJSON_Delete(reply);
+}
+
 static void test_authorization(void **state)
 {
     struct fixture *f = *state;
@@ -885,6 +970,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_association_and_consumption, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_owner_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authorization, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_retake_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events, setup, teardown),
