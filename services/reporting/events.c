@@ -469,6 +469,13 @@ enum lb_err rep_on_device(struct service *svc, const struct envelope *ev, struct
             err = rep_store_device_put(s, ev->tenant, device, org, customer, kind, host, why);
     } else if (strstr(ev->type, ".device_uninstalled.") != NULL) {
         err = rep_store_device_installed(s, ev->tenant, device, false, why);
+    } else if (strstr(ev->type, ".device_owner_changed.") != NULL) {
+        /* Usage decided; its stream orders every owner change: the owner now, whoever it was. */
+        if (cJSON_GetObjectItemCaseSensitive(ev->data, "user") == NULL)
+            return lb_fail(why, LB_EINVAL, "user: missing");
+        if ((err = get_opt_str(ev->data, "", "user", REP_ENTITY_MAX, &user, why)) != LB_OK)
+            return err;
+        err = rep_store_device_user(s, ev->tenant, device, user, NULL, why);
     } else {
         bool attach = strstr(ev->type, ".device_associated.") != NULL;
 

@@ -55,6 +55,7 @@ static const struct service_event events[] = {
     {"licensebus.agents.device_installed.v1", rep_on_device},
     {"licensebus.agents.device_uninstalled.v1", rep_on_device},
     {"licensebus.usage.device_associated.v1", rep_on_device},
+    {"licensebus.usage.device_owner_changed.v1", rep_on_device},
     {"licensebus.agents.device_detached.v1", rep_on_device},
     {"licensebus.signals.heartbeat.v1", rep_on_heartbeat},
 };

@@ -155,7 +155,7 @@ enum lb_err rep_store_device_put(struct store *s, const char *tenant, const char
                                  const char *hostname, struct lb_why *why);
 enum lb_err rep_store_device_installed(struct store *s, const char *tenant, const char *device,
                                        bool installed, struct lb_why *why);
-/* user NULL detaches (only when `user` is the current owner: detached_from). */
+/* user NULL detaches: only from `detached_from`, or from anyone when that is NULL too. */
 enum lb_err rep_store_device_user(struct store *s, const char *tenant, const char *device,
                                   const char *user, const char *detached_from, struct lb_why *why);
 /* One heartbeat: the device's row of that calendar month keeps the latest signal. */

@@ -596,8 +596,8 @@ enum lb_err rep_store_device_user(struct store *s, const char *tenant, const cha
                                   const char *user, const char *detached_from, struct lb_why *why)
 {
     static const char attach[] = "UPDATE rep_devices SET user = ? WHERE tenant = ? AND id = ?";
-    static const char detach[] =
-        "UPDATE rep_devices SET user = NULL WHERE tenant = ? AND id = ? AND user IS ?";
+    static const char detach[] = "UPDATE rep_devices SET user = NULL WHERE tenant = ?1 AND id = ?2 "
+                                 "AND (?3 IS NULL OR user IS ?3)";
     static const char exists[] = "SELECT 1 FROM rep_devices WHERE tenant = ? AND id = ?";
     sqlite3_stmt *st;
     enum lb_err err;
