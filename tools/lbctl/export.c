@@ -127,7 +127,8 @@ int lbctl_export(struct lbctl *ctl, int argc, char **argv)
         fprintf(stderr, "usage: lbctl export --out FILE REQUEST|-\n");
         return LBCTL_USAGE;
     }
-    text = strcmp(argv[3], "-") == 0 ? lbctl_read_input("-", &len) : strdup(argv[3]);
+    text = strcmp(argv[3], "-") == 0 ? lbctl_read_input("-", LBCTL_DOCUMENT_MAX, &len)
+                                     : strdup(argv[3]);
     if (text == NULL) {
         fprintf(stderr, "lbctl: cannot read the request\n");
         return LBCTL_USAGE;

@@ -7,10 +7,7 @@
 
 #include "lbctl.h"
 
-/* Largest input read (an event or a request is far smaller). */
-#define INPUT_MAX ((size_t)16 * 1024 * 1024)
-
-char *lbctl_read_input(const char *path, size_t *ret_len)
+char *lbctl_read_input(const char *path, size_t max, size_t *ret_len)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
     size_t cap = 4096, len = 0;
@@ -27,7 +24,7 @@ char *lbctl_read_input(const char *path, size_t *ret_len)
         if (n == 0)
             break;
         if (len + 1 == cap) {
-            char *grown = cap < INPUT_MAX ? realloc(buf, cap * 2) : NULL;
+            char *grown = cap < max ? realloc(buf, cap * 2) : NULL;
 
             if (grown == NULL) {
                 free(buf);

@@ -73,7 +73,15 @@ enum lb_err lbctl_event_subject(const struct envelope *ev, char *ret_subject, si
 /* Waits until every consumer of every LB_* stream has nothing pending or unacked. */
 enum lb_err lbctl_wait_quiet(struct lbctl *ctl, int timeout_ms, struct lb_why *why);
 
-/* Reads a whole file ("-" = stdin); malloc'd, NUL-terminated; NULL on failure. */
-char *lbctl_read_input(const char *path, size_t *ret_len);
+/* Largest document read (an event or a request is far smaller). */
+#define LBCTL_DOCUMENT_MAX ((size_t)16 * 1024 * 1024)
+/* Largest event log read by replay (a million events take ~220 MB). */
+#define LBCTL_LOG_MAX ((size_t)4 * 1024 * 1024 * 1024)
+
+/*
+ * Reads a whole file ("-" = stdin) of at most about `max` bytes; malloc'd,
+ * NUL-terminated; NULL on failure.
+ */
+char *lbctl_read_input(const char *path, size_t max, size_t *ret_len);
 
 #endif

@@ -23,7 +23,7 @@ int lbctl_publish(struct lbctl *ctl, int argc, char **argv)
         fprintf(stderr, "usage: lbctl publish SUBJECT FILE|-\n");
         return LBCTL_USAGE;
     }
-    text = lbctl_read_input(argv[2], &len);
+    text = lbctl_read_input(argv[2], LBCTL_DOCUMENT_MAX, &len);
     if (text == NULL) {
         fprintf(stderr, "lbctl: cannot read %s\n", argv[2]);
         return LBCTL_USAGE;

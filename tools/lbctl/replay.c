@@ -574,7 +574,7 @@ int lbctl_replay(struct lbctl *ctl, int argc, char **argv)
         fprintf(stderr, "usage: lbctl replay [--wait MS] [--stats] LOG|-\n");
         return LBCTL_USAGE;
     }
-    text = lbctl_read_input(argv[1], &len);
+    text = lbctl_read_input(argv[1], LBCTL_LOG_MAX, &len);
     if (text == NULL) {
         fprintf(stderr, "lbctl: cannot read %s\n", argv[1]);
         return LBCTL_USAGE;

@@ -21,7 +21,7 @@ int lbctl_request(struct lbctl *ctl, int argc, char **argv)
         return LBCTL_USAGE;
     }
     if (argc == 3 && strcmp(argv[2], "-") == 0) {
-        body = lbctl_read_input("-", &len);
+        body = lbctl_read_input("-", LBCTL_DOCUMENT_MAX, &len);
     } else {
         body = strdup(argc == 3 ? argv[2] : "{}");
         len = body ? strlen(body) : 0;

@@ -19,7 +19,7 @@ int lbctl_validate(struct lbctl *ctl, int argc, char **argv)
         fprintf(stderr, "usage: lbctl validate SCHEMA FILE|-\n");
         return LBCTL_USAGE;
     }
-    text = lbctl_read_input(argv[2], &len);
+    text = lbctl_read_input(argv[2], LBCTL_DOCUMENT_MAX, &len);
     if (text == NULL) {
         fprintf(stderr, "lbctl: cannot read %s\n", argv[2]);
         return LBCTL_USAGE;
