@@ -553,7 +553,7 @@ enum lb_err usage_retake(struct service *svc, const char *tenant, struct user_ro
  * The hot path. A signal only moves last-seen times forward (idempotent by
  * construction) and writes nothing when they do not move; it emits only when
  * it brings a released user back. The first signal of a device in a batch
- * costs two statements (device, then user, each an UPDATE ... RETURNING);
+ * costs three statements (read and move the device, move its live user);
  * the batch's later ones of that device only move a time in memory.
  */
 enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why)

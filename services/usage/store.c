@@ -230,42 +230,35 @@ enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const ch
 enum lb_err usage_store_user_signal(struct store *s, const char *tenant, const char *user,
                                     int64_t t, struct user_signal *ret, struct lb_why *why)
 {
-    /* The write and what the signal needs to know after it, in one statement. */
-    static const char move[] = "UPDATE users SET last_active_ms = ?1 "
+    /* The common case in one statement: a live user holding (or not needing) no release. */
+    static const char live[] = "UPDATE users SET last_active_ms = ?1 "
                                "WHERE tenant = ?2 AND user = ?3 AND last_active_ms < ?1 "
-                               "RETURNING released_ms, deleted_ms";
-    /* Not moved (a late or replayed signal), or unknown: read, write nothing. */
-    static const char get[] =
-        "SELECT released_ms, deleted_ms FROM users WHERE tenant = ? AND user = ?";
-    sqlite3_stmt *stmt = store_stmt(s, move, why);
+                               "AND released_ms IS NULL AND deleted_ms IS NULL";
     struct user_signal sig = {.moved = true};
-    int rc;
+    sqlite3_stmt *stmt = store_stmt(s, live, why);
+    struct user_row u;
+    enum lb_err err;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
     sqlite3_bind_int64(stmt, 1, t);
     bind_text(stmt, 2, tenant);
     bind_text(stmt, 3, user);
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE) {
-        sig.moved = false;
-        stmt = store_stmt(s, get, why);
-        if (stmt == NULL)
-            return LB_EINTERNAL;
-        bind_text(stmt, 1, tenant);
-        bind_text(stmt, 2, user);
-        rc = sqlite3_step(stmt);
+    err = store_step_done(s, stmt, why);
+    if (err != LB_OK)
+        return err;
+    if (sqlite3_changes(store_db(s)) > 0) {
+        *ret = sig;
+        return LB_OK;
     }
-    if (rc == SQLITE_ROW) {
-        sig.released_ms = sqlite3_column_int64(stmt, 0);
-        sig.deleted_ms = sqlite3_column_int64(stmt, 1);
-    }
-    /* RETURNING: the change is made by the first step; a reset keeps it. */
-    sqlite3_reset(stmt);
-    if (rc == SQLITE_DONE)
-        return lb_fail(why, LB_ENOTFOUND, "user \"%s\" is unknown", user);
-    if (rc != SQLITE_ROW)
-        return step_fail(s, rc, "recording a user's signal", why);
+    /* Not moved, released, deleted or unknown: the whole row says which. */
+    err = usage_store_user_get(s, tenant, user, &u, why);
+    if (err == LB_OK)
+        err = usage_store_user_touch(s, tenant, user, t, &sig.moved, why);
+    if (err != LB_OK)
+        return err;
+    sig.released_ms = u.released_ms;
+    sig.deleted_ms = u.deleted_ms;
     *ret = sig;
     return LB_OK;
 }
@@ -425,43 +418,46 @@ enum lb_err usage_store_device_seen(struct store *s, const char *tenant, const c
 enum lb_err usage_store_device_signal(struct store *s, const char *tenant, const char *device,
                                       int64_t t, struct device_signal *ret, struct lb_why *why)
 {
-    /* The heartbeat's write and what it needs of the device after it, in one statement. */
-    static const char move[] = "UPDATE devices SET last_seen_ms = ?1 "
-                               "WHERE tenant = ?2 AND device = ?3 AND last_seen_ms < ?1 "
-                               "RETURNING user, installed, last_seen_ms";
-    /* Not moved (a late or replayed signal), or unknown: read, write nothing. */
+    /* A read of three columns and a write when the time moves: measured about three times
+     * cheaper than one UPDATE ... RETURNING, which buffers its rows in an ephemeral table. */
     static const char get[] = "SELECT user, installed, last_seen_ms FROM devices "
                               "WHERE tenant = ? AND device = ?";
-    sqlite3_stmt *stmt = store_stmt(s, move, why);
-    struct device_signal sig = {.moved = true};
+    static const char move[] = "UPDATE devices SET last_seen_ms = ?1 "
+                               "WHERE tenant = ?2 AND device = ?3 AND last_seen_ms < ?1";
+    sqlite3_stmt *stmt = store_stmt(s, get, why);
+    struct device_signal sig = {0};
     int rc;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
-    sqlite3_bind_int64(stmt, 1, t);
-    bind_text(stmt, 2, tenant);
-    bind_text(stmt, 3, device);
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, device);
     rc = sqlite3_step(stmt);
-    if (rc == SQLITE_DONE) {
-        sig.moved = false;
-        stmt = store_stmt(s, get, why);
-        if (stmt == NULL)
-            return LB_EINTERNAL;
-        bind_text(stmt, 1, tenant);
-        bind_text(stmt, 2, device);
-        rc = sqlite3_step(stmt);
-    }
     if (rc == SQLITE_ROW) {
         col_copy(stmt, 0, sig.user, sizeof(sig.user));
         sig.installed = sqlite3_column_int(stmt, 1) != 0;
         sig.last_seen_ms = sqlite3_column_int64(stmt, 2);
     }
-    /* RETURNING: the change is made by the first step; a reset keeps it. */
     sqlite3_reset(stmt);
     if (rc == SQLITE_DONE)
         return lb_fail(why, LB_ENOTFOUND, "device \"%s\" is unknown", device);
     if (rc != SQLITE_ROW)
-        return step_fail(s, rc, "recording a device's signal", why);
+        return step_fail(s, rc, "reading a device", why);
+    if (t > sig.last_seen_ms) {
+        enum lb_err err;
+
+        stmt = store_stmt(s, move, why);
+        if (stmt == NULL)
+            return LB_EINTERNAL;
+        sqlite3_bind_int64(stmt, 1, t);
+        bind_text(stmt, 2, tenant);
+        bind_text(stmt, 3, device);
+        err = store_step_done(s, stmt, why);
+        if (err != LB_OK)
+            return err;
+        sig.moved = true;
+        sig.last_seen_ms = t;
+    }
     *ret = sig;
     return LB_OK;
 }

@@ -187,8 +187,8 @@ struct user_signal {
 };
 /*
  * The signal's write on its user: last_active_ms = t when t is newer, and the
- * fields a signal acts on, in one statement when it moves. LB_ENOTFOUND for
- * an unknown user.
+ * fields a signal acts on; one statement for a live, unreleased user whose
+ * time moves. LB_ENOTFOUND for an unknown user.
  */
 enum lb_err usage_store_user_signal(struct store *s, const char *tenant, const char *user,
                                     int64_t t, struct user_signal *ret, struct lb_why *why);
@@ -219,8 +219,8 @@ struct device_signal {
 };
 /*
  * The heartbeat's write: last_seen_ms = t when t is newer, and what the
- * heartbeat needs of the device, in one statement when it moves (a second,
- * read-only one when it does not). LB_ENOTFOUND for an unknown device.
+ * heartbeat needs of the device (one read, one write when the time moves).
+ * LB_ENOTFOUND for an unknown device.
  */
 enum lb_err usage_store_device_signal(struct store *s, const char *tenant, const char *device,
                                       int64_t t, struct device_signal *ret, struct lb_why *why);
