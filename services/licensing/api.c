@@ -32,7 +32,10 @@ static enum lb_err open_request(struct service *svc, const struct request *req,
                                 const char *const *known, struct caller *ret_caller,
                                 struct lb_why *why)
 {
-    enum lb_err err = json_check_members(req->body, known, why);
+    enum lb_err err = lic_restore_gate(svc, why);
+
+    if (err == LB_OK)
+        err = json_check_members(req->body, known, why);
 
     if (err == LB_OK)
         err = caller_decode(service_store(svc), req->body, ret_caller, why);
@@ -108,12 +111,19 @@ static enum lb_err get_org(struct service *svc, const struct caller *c, const cJ
     return caller_may_act_on(service_store(svc), c, *ret, why);
 }
 
-/* A reply {license: ...} (plus `extra` as `name` when given, which it takes). */
-static enum lb_err reply_license(struct service *svc, const struct license *l, const char *name,
-                                 cJSON *extra, cJSON **ret_reply, struct lb_why *why)
+/*
+ * A reply {license: ...} (plus `extra` as `name` when given, which it takes).
+ * `snapshot` (taken, may be NULL: built here) is the license's JSON as the
+ * change's event carries it: a change's time is now, so it is the same.
+ */
+static enum lb_err reply_license(struct service *svc, const struct license *l, cJSON *snapshot,
+                                 const char *name, cJSON *extra, cJSON **ret_reply,
+                                 struct lb_why *why)
 {
     cJSON *reply = cJSON_CreateObject();
-    cJSON *snapshot = lic_license_json(l, service_now_ms(svc), window_ms(svc));
+
+    if (snapshot == NULL)
+        snapshot = lic_license_json(l, service_now_ms(svc), window_ms(svc));
 
     if (reply == NULL || snapshot == NULL || !cJSON_AddItemToObject(reply, "license", snapshot)) {
         cJSON_Delete(reply);
@@ -130,20 +140,43 @@ static enum lb_err reply_license(struct service *svc, const struct license *l, c
     return LB_OK;
 }
 
-/* Stores a changed license (version +1) and records change `name`. */
-static enum lb_err save(struct service *svc, const struct caller *c, struct license *l,
-                        const char *name, const cJSON *before, const cJSON *after,
-                        const cJSON *deployment, struct lb_why *why)
+/* What a license command needs to record its change. */
+struct command {
+    const struct request *req;
+    const struct caller *caller;
+};
+
+/*
+ * Stores a changed license (version and rev +1, unless `terms` is false: a
+ * check-in changes only rev) and records change `name`; *ret_snapshot
+ * (optional) gets the license's JSON for the reply.
+ */
+static enum lb_err save(struct service *svc, const struct command *cmd, struct license *l,
+                        const char *name, bool terms, const cJSON *before, const cJSON *after,
+                        const cJSON *deployment, cJSON **ret_snapshot, struct lb_why *why)
 {
-    const struct actor actor = {.org = c->org, .user = c->user};
+    const struct actor actor = {.org = cmd->caller->org, .user = cmd->caller->user};
+    const struct lic_cause cause = {.kind = "request", .id = cmd->req->request_id};
     int64_t now = service_now_ms(svc);
     enum lb_err err;
 
-    l->version++;
-    l->updated_ms = now;
-    err = lic_store_put(service_store(svc), l, false, lic_next_transition(l, window_ms(svc)), why);
+    if (terms) {
+        l->version++;
+        l->updated_ms = now;
+    }
+    l->rev++;
+    err = lic_store_put(service_store(svc), l, lic_next_transition(l, window_ms(svc)), why);
     if (err == LB_OK)
-        err = lic_record(svc, l, name, &actor, now, before, after, deployment, why);
+        err = lic_record(svc, l,
+                         &(struct lic_change){.name = name,
+                                              .actor = &actor,
+                                              .cause = &cause,
+                                              .time_ms = now,
+                                              .before = before,
+                                              .after = after,
+                                              .deployment = deployment,
+                                              .history = terms},
+                         ret_snapshot, why);
     return err;
 }
 
@@ -185,17 +218,24 @@ static cJSON *orgs_value(const struct license *l)
     return o;
 }
 
-/* Saves with before/after built by the caller; frees them. */
-static enum lb_err save_change(struct service *svc, const struct caller *c, struct license *l,
+/* Saves a change of terms with before/after built by the caller (it frees them), and replies. */
+static enum lb_err save_change(struct service *svc, const struct command *cmd, struct license *l,
                                const char *name, cJSON *before, cJSON *after, cJSON *deployment,
-                               struct lb_why *why)
+                               bool reply_deployment, cJSON **ret_reply, struct lb_why *why)
 {
-    enum lb_err err =
-        before && after ? save(svc, c, l, name, before, after, deployment, why) : oom(why);
+    cJSON *snapshot = NULL;
+    enum lb_err err = before && after
+                          ? save(svc, cmd, l, name, true, before, after, deployment, &snapshot, why)
+                          : oom(why);
 
     cJSON_Delete(before);
     cJSON_Delete(after);
+    if (err == LB_OK && reply_deployment)
+        return reply_license(svc, l, snapshot, "deployment", deployment, ret_reply, why);
     cJSON_Delete(deployment);
+    if (err == LB_OK)
+        return reply_license(svc, l, snapshot, NULL, NULL, ret_reply, why);
+    cJSON_Delete(snapshot);
     return err;
 }
 
@@ -303,7 +343,9 @@ LIC_ENDPOINT(lic_product_add)
     const char *text;
     enum lb_err err;
 
-    err = json_check_members(req->body, known, why);
+    err = lic_restore_gate(svc, why);
+    if (err == LB_OK)
+        err = json_check_members(req->body, known, why);
     if (err == LB_OK)
         err = get_product_id(req->body, &text, why);
     if (err != LB_OK)
@@ -356,6 +398,9 @@ LIC_ENDPOINT(lic_product_update)
     bool shown = false;
     enum lb_err err;
 
+    err = lic_restore_gate(svc, why);
+    if (err != LB_OK)
+        return err;
     if (cJSON_GetObjectItemCaseSensitive(req->body, "delivery") != NULL)
         return lb_fail(why, LB_EINVAL, "delivery: cannot change (licenses count by it)");
     err = json_check_members(req->body, known, why);
@@ -435,6 +480,7 @@ LIC_ENDPOINT(lic_license_issue)
     struct issue_spec spec;
     struct license l;
     struct actor actor;
+    cJSON *snapshot = NULL;
     enum lb_err err;
 
     err = open_request(svc, req, known, &c, why);
@@ -450,10 +496,11 @@ LIC_ENDPOINT(lic_license_issue)
     spec.tenant = c.tenant;
     actor.org = c.org;
     actor.user = c.user;
-    err = lic_issue(svc, &spec, req->request_id, &actor, service_now_ms(svc), &l, why);
+    err = lic_issue(svc, &spec, &(struct lic_cause){.kind = "request", .id = req->request_id},
+                    &actor, service_now_ms(svc), &l, &snapshot, why);
     if (err != LB_OK)
         return err;
-    return reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return reply_license(svc, &l, snapshot, NULL, NULL, ret_reply, why);
 }
 
 LIC_ENDPOINT(lic_license_renew)
@@ -481,9 +528,9 @@ LIC_ENDPOINT(lic_license_renew)
                        "extends a license",
                        text, old);
     l.expires_ms = day_ms + LIC_DAY_MS;
-    err = save_change(svc, &c, &l, "license_renewed", one_string("expiration", old),
-                      one_string("expiration", text), NULL, why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_renewed",
+                       one_string("expiration", old), one_string("expiration", text), NULL, false,
+                       ret_reply, why);
 }
 
 LIC_ENDPOINT(lic_license_set_limit)
@@ -509,12 +556,12 @@ LIC_ENDPOINT(lic_license_set_limit)
                        "limit: %lld is below the %lld deployed instances; deactivate some first",
                        (long long)limit, (long long)l.deployed);
     if (limit == l.limit) /* nothing changes: no event */
-        return reply_license(svc, &l, NULL, NULL, ret_reply, why);
+        return reply_license(svc, &l, NULL, NULL, NULL, ret_reply, why);
     old = l.limit;
     l.limit = limit;
-    err = save_change(svc, &c, &l, "license_limit_changed", one_number("limit", old),
-                      one_number("limit", limit), NULL, why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_limit_changed",
+                       one_number("limit", old), one_number("limit", limit), NULL, false, ret_reply,
+                       why);
 }
 
 LIC_ENDPOINT(lic_license_set_note)
@@ -536,12 +583,12 @@ LIC_ENDPOINT(lic_license_set_note)
     if (strlen(note->valuestring) > LIC_NOTE_MAX)
         return lb_fail(why, LB_EINVAL, "note: longer than %d bytes", LIC_NOTE_MAX);
     if (strcmp(note->valuestring, l.note) == 0)
-        return reply_license(svc, &l, NULL, NULL, ret_reply, why);
+        return reply_license(svc, &l, NULL, NULL, NULL, ret_reply, why);
     memcpy(old, l.note, sizeof(old));
     (void)snprintf(l.note, sizeof(l.note), "%s", note->valuestring);
-    err = save_change(svc, &c, &l, "license_note_changed", one_string("note", old),
-                      one_string("note", l.note), NULL, why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_note_changed",
+                       one_string("note", old), one_string("note", l.note), NULL, false, ret_reply,
+                       why);
 }
 
 LIC_ENDPOINT(lic_license_convert)
@@ -559,9 +606,9 @@ LIC_ENDPOINT(lic_license_convert)
     if (l.type == LIC_PURCHASED)
         return lb_fail(why, LB_ECONFLICT, "key: license %s is already a purchased license", l.key);
     l.type = LIC_PURCHASED;
-    err = save_change(svc, &c, &l, "license_converted", one_string("type", "evaluation"),
-                      one_string("type", "purchased"), NULL, why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_converted",
+                       one_string("type", "evaluation"), one_string("type", "purchased"), NULL,
+                       false, ret_reply, why);
 }
 
 static int org_cmp(const void *a, const void *b)
@@ -587,7 +634,7 @@ LIC_ENDPOINT(lic_license_assign)
         return err;
     for (size_t i = 0; i < l.org_count; i++) {
         if (strcmp(l.orgs[i], org) == 0) /* already assigned: nothing changes, no event */
-            return reply_license(svc, &l, NULL, NULL, ret_reply, why);
+            return reply_license(svc, &l, NULL, NULL, NULL, ret_reply, why);
     }
     if (l.org_count == LIC_ORGS_MAX)
         return lb_fail(why, LB_ECONFLICT, "org: license %s is already assigned to %d orgs", l.key,
@@ -596,8 +643,8 @@ LIC_ENDPOINT(lic_license_assign)
     (void)snprintf(l.orgs[l.org_count++], sizeof(l.orgs[0]), "%s", org);
     qsort(l.orgs, l.org_count, sizeof(l.orgs[0]), org_cmp);
     l.orgs_changed = true;
-    err = save_change(svc, &c, &l, "license_assigned", before, orgs_value(&l), NULL, why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_assigned", before,
+                       orgs_value(&l), NULL, false, ret_reply, why);
 }
 
 LIC_ENDPOINT(lic_license_unassign)
@@ -631,8 +678,8 @@ LIC_ENDPOINT(lic_license_unassign)
     memmove(l.orgs[at], l.orgs[at + 1], (l.org_count - at - 1) * sizeof(l.orgs[0]));
     l.org_count--;
     l.orgs_changed = true;
-    err = save_change(svc, &c, &l, "license_unassigned", before, orgs_value(&l), NULL, why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_unassigned", before,
+                       orgs_value(&l), NULL, false, ret_reply, why);
 }
 
 /* ---- deployments ------------------------------------------------------------- */
@@ -713,7 +760,8 @@ LIC_ENDPOINT(lic_license_activate)
                            "instance: %s is already activated on host %s (version %s); "
                            "deactivate it first",
                            instance, existing.host, existing.product_version);
-        return reply_license(svc, &l, "deployment", deployment_json(&existing), ret_reply, why);
+        return reply_license(svc, &l, NULL, "deployment", deployment_json(&existing), ret_reply,
+                             why);
     }
     (void)snprintf(d.instance, sizeof(d.instance), "%s", instance);
     (void)snprintf(d.who, sizeof(d.who), "%s", c.user);
@@ -722,10 +770,9 @@ LIC_ENDPOINT(lic_license_activate)
     if (err != LB_OK)
         return err;
     l.deployed++;
-    err = save_change(svc, &c, &l, "license_activated", one_number("deployed", l.deployed - 1),
-                      one_number("deployed", l.deployed), deployment_json(&d), why);
-    return err != LB_OK ? err
-                        : reply_license(svc, &l, "deployment", deployment_json(&d), ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_activated",
+                       one_number("deployed", l.deployed - 1), one_number("deployed", l.deployed),
+                       deployment_json(&d), true, ret_reply, why);
 }
 
 LIC_ENDPOINT(lic_license_deactivate)
@@ -750,9 +797,9 @@ LIC_ENDPOINT(lic_license_deactivate)
     if (err != LB_OK)
         return err;
     l.deployed--;
-    err = save_change(svc, &c, &l, "license_deactivated", one_number("deployed", l.deployed + 1),
-                      one_number("deployed", l.deployed), deployment_json(&d), why);
-    return err != LB_OK ? err : reply_license(svc, &l, NULL, NULL, ret_reply, why);
+    return save_change(svc, &(struct command){req, &c}, &l, "license_deactivated",
+                       one_number("deployed", l.deployed + 1), one_number("deployed", l.deployed),
+                       deployment_json(&d), false, ret_reply, why);
 }
 
 LIC_ENDPOINT(lic_license_checkin)
@@ -763,9 +810,13 @@ LIC_ENDPOINT(lic_license_checkin)
     struct caller c;
     struct license l;
     struct deployment d;
+    struct deployment seen;
     const char *instance;
     int64_t now = service_now_ms(svc);
     cJSON *reply;
+    cJSON *before = NULL;
+    cJSON *after = NULL;
+    cJSON *deployment = NULL;
     enum lb_err err;
 
     err = open_request(svc, req, known, &c, why);
@@ -775,20 +826,41 @@ LIC_ENDPOINT(lic_license_checkin)
         err = get_entity(req->body, "instance", &instance, why);
     if (err == LB_OK)
         err = lic_store_deployment_get(s, l.id, instance, &d, why);
+    seen = d;
     if (err == LB_OK && cJSON_GetObjectItemCaseSensitive(req->body, "product_version") != NULL)
-        err = get_text(req->body, "product_version", LIC_VERSION_MAX, d.product_version,
-                       sizeof(d.product_version), why);
+        err = get_text(req->body, "product_version", LIC_VERSION_MAX, seen.product_version,
+                       sizeof(seen.product_version), why);
     if (err != LB_OK)
         return err;
-    /* Check-ins only move last_seen forward: no event, no history (see docs). */
-    if (now > d.last_seen_ms)
-        d.last_seen_ms = now;
-    err = lic_store_deployment_put(s, l.id, &d, why);
-    if (err != LB_OK)
-        return err;
+    /* Check-ins only move last_seen forward (and may note a new product version): no history,
+     * no version, but an event with the deployment, so a rebuild brings it back (D22). */
+    if (now > seen.last_seen_ms)
+        seen.last_seen_ms = now;
+    if (seen.last_seen_ms != d.last_seen_ms ||
+        strcmp(seen.product_version, d.product_version) != 0) {
+        char was[32];
+        char is[32];
+
+        envelope_format_time(d.last_seen_ms, was);
+        envelope_format_time(seen.last_seen_ms, is);
+        err = lic_store_deployment_put(s, l.id, &seen, why);
+        before = one_string("last_seen", was);
+        after = one_string("last_seen", is);
+        deployment = deployment_json(&seen);
+        if (err == LB_OK && (before == NULL || after == NULL || deployment == NULL))
+            err = oom(why);
+        if (err == LB_OK)
+            err = save(svc, &(struct command){req, &c}, &l, "license_checked_in", false, before,
+                       after, deployment, NULL, why);
+        cJSON_Delete(before);
+        cJSON_Delete(after);
+        cJSON_Delete(deployment);
+        if (err != LB_OK)
+            return err;
+    }
     reply = cJSON_CreateObject();
     if (reply == NULL || !cJSON_AddStringToObject(reply, "key", l.key) ||
-        !cJSON_AddItemToObject(reply, "deployment", deployment_json(&d))) {
+        !cJSON_AddItemToObject(reply, "deployment", deployment_json(&seen))) {
         cJSON_Delete(reply);
         return oom(why);
     }
@@ -813,7 +885,7 @@ LIC_ENDPOINT(lic_license_get)
         err = lic_store_deployments_json(service_store(svc), l.id, &deployments, why);
     if (err != LB_OK)
         return err;
-    return reply_license(svc, &l, "deployments", deployments, ret_reply, why);
+    return reply_license(svc, &l, NULL, "deployments", deployments, ret_reply, why);
 }
 
 /* Reads the optional page `limit` (default LIC_PAGE_DEFAULT). */
@@ -846,21 +918,41 @@ static enum lb_err get_cursor(const cJSON *body, const char **ret, struct lb_why
     return LB_OK;
 }
 
+/* What license_list builds while the store lists. */
+struct listing {
+    const struct service *svc;
+    int64_t now_ms;
+    int limit;                      /* licenses in the page; one more tells there is a next page */
+    int listed;                     /* licenses added so far */
+    cJSON *licenses;                /* the reply's array */
+    char last_key[LIC_KEY_MAX + 1]; /* the key of the page's last license: the next cursor */
+};
+
+static enum lb_err list_one(void *ctx, const struct license *l, struct lb_why *why)
+{
+    struct listing *page = ctx;
+
+    if (page->listed == page->limit)
+        return LB_OK; /* the one past the page: only says there is more */
+    if (!cJSON_AddItemToArray(page->licenses,
+                              lic_license_json(l, page->now_ms, window_ms(page->svc))))
+        return oom(why);
+    memcpy(page->last_key, l->key, sizeof(page->last_key));
+    page->listed++;
+    return LB_OK;
+}
+
 LIC_ENDPOINT(lic_license_list)
 {
     static const char *const known[] = {"tenant", "caller", "org", "include_expired",
                                         "limit",  "cursor", NULL};
-    char(*ids)[27] = NULL;
-    char last_key[LIC_KEY_MAX + 1] = "";
+    struct listing page = {.svc = svc, .now_ms = service_now_ms(svc), .limit = LIC_PAGE_DEFAULT};
     struct caller c;
     const char *org;
     const char *cursor;
     bool include_expired = false;
-    int limit = LIC_PAGE_DEFAULT;
     int n = 0;
-    int64_t now = service_now_ms(svc);
     cJSON *reply = NULL;
-    cJSON *list;
     enum lb_err err;
 
     err = open_request(svc, req, known, &c, why);
@@ -871,34 +963,23 @@ LIC_ENDPOINT(lic_license_list)
         err = err == LB_ENOTFOUND ? LB_OK : err;
     }
     if (err == LB_OK)
-        err = get_page_limit(req->body, &limit, why);
+        err = get_page_limit(req->body, &page.limit, why);
     if (err == LB_OK)
         err = get_cursor(req->body, &cursor, why);
     if (err != LB_OK)
         return err;
-    ids = calloc((size_t)limit + 1, sizeof(*ids));
-    if (ids == NULL)
-        return oom(why);
-    err = lic_store_list_ids(service_store(svc), c.tenant, org, cursor ? cursor : "",
-                             include_expired, now, limit + 1, ids, &n, why);
     reply = cJSON_CreateObject();
-    list = cJSON_AddArrayToObject(reply, "licenses");
-    if (err == LB_OK && (list == NULL || !cJSON_AddStringToObject(reply, "org", org)))
+    page.licenses = cJSON_AddArrayToObject(reply, "licenses");
+    if (page.licenses == NULL || !cJSON_AddStringToObject(reply, "org", org))
         err = oom(why);
-    for (int i = 0; err == LB_OK && i < n && i < limit; i++) {
-        struct license l;
-
-        err = lic_store_get_by_id(service_store(svc), ids[i], &l, why);
-        if (err == LB_OK && !cJSON_AddItemToArray(list, lic_license_json(&l, now, window_ms(svc))))
-            err = oom(why);
-        if (err == LB_OK)
-            memcpy(last_key, l.key, sizeof(last_key));
-    }
-    if (err == LB_OK &&
-        !cJSON_AddItemToObject(reply, "next_cursor",
-                               n > limit ? cJSON_CreateString(last_key) : cJSON_CreateNull()))
+    if (err == LB_OK)
+        err =
+            lic_store_list(service_store(svc), c.tenant, org, cursor ? cursor : "", include_expired,
+                           page.now_ms, page.limit + 1, list_one, &page, &n, why);
+    if (err == LB_OK && !cJSON_AddItemToObject(reply, "next_cursor",
+                                               n > page.limit ? cJSON_CreateString(page.last_key)
+                                                              : cJSON_CreateNull()))
         err = oom(why);
-    free(ids);
     if (err != LB_OK) {
         cJSON_Delete(reply);
         return err;

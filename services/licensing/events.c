@@ -1,7 +1,8 @@
 /*
  * events.c - licensing's emitted events (one per license change, carrying
- * the license's full state), its history, issuing a license, and the
- * consumed events: commerce orders and scan counts.
+ * the license's full state and data.state: its revision, the sweep's
+ * markers and the cause), its history, issuing a license, and the consumed
+ * platform events: commerce orders and scan counts.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,43 +101,86 @@ static bool add_copy(cJSON *o, const char *name, const cJSON *v)
     return true;
 }
 
-enum lb_err lic_record(struct service *svc, const struct license *l, const char *name,
-                       const struct actor *actor, int64_t time_ms, const cJSON *before,
-                       const cJSON *after, const cJSON *deployment, struct lb_why *why)
+cJSON *lic_history_entry(const char *event_id, const char *name, const char *time,
+                         const cJSON *actor, const cJSON *before, const cJSON *after,
+                         const cJSON *deployment)
+{
+    cJSON *entry = cJSON_CreateObject();
+
+    if (entry == NULL || !cJSON_AddStringToObject(entry, "event_id", event_id) ||
+        !cJSON_AddStringToObject(entry, "change", name) ||
+        !cJSON_AddStringToObject(entry, "time", time) || !add_copy(entry, "actor", actor) ||
+        !add_copy(entry, "before", before) || !add_copy(entry, "after", after) ||
+        (deployment != NULL && !add_copy(entry, "deployment", deployment))) {
+        cJSON_Delete(entry);
+        return NULL;
+    }
+    return entry;
+}
+
+/* data.state: what a restore needs beyond the license's public state (restore.c). */
+static cJSON *state_json(const struct license *l, const struct lic_change *c, const char *when)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *cause = cJSON_AddObjectToObject(o, "cause");
+
+    if (cause == NULL || !cJSON_AddNumberToObject(o, "rev", (double)l->rev) ||
+        !cJSON_AddBoolToObject(o, "expiring_reported", l->expiring_for == l->expires_ms) ||
+        !cJSON_AddBoolToObject(o, "expired_reported", l->expired_for == l->expires_ms) ||
+        !cJSON_AddStringToObject(cause, "kind", c->cause->kind) ||
+        !cJSON_AddStringToObject(cause, "id", c->cause->id) ||
+        !cJSON_AddStringToObject(o, "recorded_at", when)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* Adds `item` (taken, may be NULL) as `name`; false (and `item` freed) when it cannot. */
+static bool add_taken(cJSON *o, const char *name, cJSON *item)
+{
+    if (item == NULL || !cJSON_AddItemToObject(o, name, item)) {
+        cJSON_Delete(item);
+        return false;
+    }
+    return true;
+}
+
+enum lb_err lic_record(struct service *svc, const struct license *l, const struct lic_change *c,
+                       cJSON **ret_snapshot, struct lb_why *why)
 {
     const struct lic_config *cfg = service_config(svc);
     cJSON *data = cJSON_CreateObject();
-    cJSON *entry = cJSON_CreateObject();
-    cJSON *snapshot = lic_license_json(l, time_ms, cfg->expiring_window_ms);
     char event_id[ID_LEN + 1];
     char when[32];
+    char *text = NULL;
     enum lb_err err = LB_OK;
-    bool ok;
 
-    envelope_format_time(time_ms, when);
-    ok = data != NULL && entry != NULL && snapshot != NULL &&
-         cJSON_AddItemToObject(data, "license", snapshot);
-    if (!ok)
-        cJSON_Delete(snapshot);
-    ok = ok && cJSON_AddItemToObject(data, "actor", actor_json(actor)) &&
-         add_copy(data, "before", before) && add_copy(data, "after", after) &&
-         (deployment == NULL || add_copy(data, "deployment", deployment));
-    if (!ok)
+    envelope_format_time(c->time_ms, when);
+    if (data == NULL ||
+        !add_taken(data, "license", lic_license_json(l, c->time_ms, cfg->expiring_window_ms)) ||
+        !add_taken(data, "actor", actor_json(c->actor)) || !add_copy(data, "before", c->before) ||
+        !add_copy(data, "after", c->after) ||
+        (c->deployment != NULL && !add_copy(data, "deployment", c->deployment)) ||
+        !add_taken(data, "state", state_json(l, c, when)))
         err = lb_fail(why, LB_ENOMEM, "out of memory");
     if (err == LB_OK)
-        err = service_emit(svc, l->tenant, name, 1, data, event_id, why);
-    ok = err == LB_OK && cJSON_AddStringToObject(entry, "event_id", event_id) &&
-         cJSON_AddStringToObject(entry, "change", name) &&
-         cJSON_AddStringToObject(entry, "time", when) &&
-         cJSON_AddItemToObject(entry, "actor", actor_json(actor)) &&
-         add_copy(entry, "before", before) && add_copy(entry, "after", after) &&
-         (deployment == NULL || add_copy(entry, "deployment", deployment));
-    if (err == LB_OK && !ok)
-        err = lb_fail(why, LB_ENOMEM, "out of memory");
-    if (err == LB_OK)
-        err = lic_store_history_add(service_store(svc), l->id, event_id, name, time_ms, entry, why);
+        err = service_emit(svc, l->tenant, c->name, 1, data, event_id, why);
+    if (err == LB_OK && c->history) {
+        cJSON *entry = lic_history_entry(event_id, c->name, when,
+                                         cJSON_GetObjectItemCaseSensitive(data, "actor"), c->before,
+                                         c->after, c->deployment);
+
+        text = entry != NULL ? cJSON_PrintUnformatted(entry) : NULL;
+        cJSON_Delete(entry);
+        err = text != NULL ? lic_store_history_add(service_store(svc), l->id, event_id, c->name,
+                                                   c->time_ms, text, strlen(text), why)
+                           : lb_fail(why, LB_ENOMEM, "out of memory");
+        free(text);
+    }
+    if (err == LB_OK && ret_snapshot != NULL)
+        *ret_snapshot = cJSON_DetachItemFromObjectCaseSensitive(data, "license");
     cJSON_Delete(data);
-    cJSON_Delete(entry);
     return err;
 }
 
@@ -170,9 +214,9 @@ static int org_cmp(const void *a, const void *b)
     return strcmp((const char *)a, (const char *)b);
 }
 
-enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec, const char *cause,
-                      const struct actor *actor, int64_t time_ms, struct license *ret,
-                      struct lb_why *why)
+enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec,
+                      const struct lic_cause *cause, const struct actor *actor, int64_t time_ms,
+                      struct license *ret, cJSON **ret_snapshot, struct lb_why *why)
 {
     struct store *s = service_store(svc);
     struct license l;
@@ -192,7 +236,7 @@ enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec, const 
         return lb_fail(why, LB_EINVAL, "limit: %lld is above %lld, the most %s a license may have",
                        (long long)spec->limit, (long long)max, limit_kind(p.delivery));
     memset(&l, 0, sizeof(l));
-    id_derive(l.id, time_ms, cause, "license");
+    id_derive(l.id, time_ms, cause->id, "license");
     (void)snprintf(l.tenant, sizeof(l.tenant), "%s", spec->tenant);
     (void)snprintf(l.product, sizeof(l.product), "%s", p.id);
     if (spec->key != NULL) {
@@ -207,7 +251,7 @@ enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec, const 
         for (unsigned attempt = 0;; attempt++) {
             if (attempt == 8)
                 return lb_fail(why, LB_EINTERNAL, "no free license key after 8 attempts");
-            lic_key_generate(cause, attempt, l.key);
+            lic_key_generate(cause->id, attempt, l.key);
             err = lic_store_get_by_key(s, l.key, &other, why);
             if (err == LB_ENOTFOUND)
                 break;
@@ -226,9 +270,10 @@ enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec, const 
     l.org_count = spec->org_count;
     qsort(l.orgs, l.org_count, sizeof(l.orgs[0]), org_cmp);
     l.version = 1;
+    l.rev = 1;
     l.issued_ms = l.updated_ms = time_ms;
     err =
-        lic_store_put(s, &l, true,
+        lic_store_put(s, &l,
                       lic_next_transition(
                           &l, ((const struct lic_config *)service_config(svc))->expiring_window_ms),
                       why);
@@ -237,7 +282,14 @@ enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec, const 
     after = issued_values(&l);
     if (after == NULL)
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    err = lic_record(svc, &l, "license_issued", actor, time_ms, NULL, after, NULL, why);
+    err = lic_record(svc, &l,
+                     &(struct lic_change){.name = "license_issued",
+                                          .actor = actor,
+                                          .cause = cause,
+                                          .time_ms = time_ms,
+                                          .after = after,
+                                          .history = true},
+                     ret_snapshot, why);
     cJSON_Delete(after);
     if (err == LB_OK && ret != NULL)
         *ret = l;
@@ -326,10 +378,19 @@ enum lb_err lic_on_ordered(struct service *svc, const struct envelope *ev, struc
     static const char *const known[] = {"order",      "product", "key",  "type", "start",
                                         "expiration", "limit",   "note", "orgs", NULL};
     const struct actor actor = {.org = NULL, .user = "commerce"};
+    const struct lic_cause cause = {.kind = "event", .id = ev->id};
     struct issue_spec spec;
     const char *order;
+    bool restored = false;
     enum lb_err err;
 
+    /* While a rebuild restores the licensing stream, orders wait (retried); one whose
+     * license came back with it is done. */
+    err = lic_restore_gate(svc, why);
+    if (err == LB_OK)
+        err = lic_restore_covered(svc, ev, &restored, why);
+    if (err != LB_OK || restored)
+        return err;
     if (ev->data == NULL)
         return lb_fail(why, LB_EINVAL, "license_ordered has no data");
     err = json_check_members(ev->data, known, why);
@@ -358,13 +419,14 @@ enum lb_err lic_on_ordered(struct service *svc, const struct envelope *ev, struc
         if (o.deleted)
             return lb_fail(why, LB_ECONFLICT, "orgs[%zu]: org %s was deleted", i, spec.orgs[i]);
     }
-    return lic_issue(svc, &spec, ev->id, &actor, ev->time_ms, NULL, why);
+    return lic_issue(svc, &spec, &cause, &actor, ev->time_ms, NULL, NULL, why);
 }
 
 enum lb_err lic_on_scans(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"key", "org", "day", "scans", NULL};
     const struct actor actor = {.org = NULL, .user = "scanning"};
+    const struct lic_cause cause = {.kind = "event", .id = ev->id};
     struct store *s = service_store(svc);
     struct license l;
     const char *key;
@@ -374,8 +436,18 @@ enum lb_err lic_on_scans(struct service *svc, const struct envelope *ev, struct 
     int64_t day_ms;
     int64_t before;
     bool within = false;
+    bool restored = false;
+    cJSON *b;
+    cJSON *a;
     enum lb_err err;
 
+    /* While a rebuild restores the licensing stream, counts wait (retried); one that came back
+     * with it (in its own event's scans_used) is not added again. */
+    err = lic_restore_gate(svc, why);
+    if (err == LB_OK)
+        err = lic_restore_covered(svc, ev, &restored, why);
+    if (err != LB_OK || restored)
+        return err;
     if (ev->data == NULL)
         return lb_fail(why, LB_EINVAL, "scans_counted has no data");
     err = json_check_members(ev->data, known, why);
@@ -416,25 +488,37 @@ enum lb_err lic_on_scans(struct service *svc, const struct envelope *ev, struct 
     before = l.scans_used;
     l.scans_used += scans;
     l.updated_ms = ev->time_ms > l.updated_ms ? ev->time_ms : l.updated_ms;
+    l.rev++;
     err =
-        lic_store_put(s, &l, false,
+        lic_store_put(s, &l,
                       lic_next_transition(
                           &l, ((const struct lic_config *)service_config(svc))->expiring_window_ms),
                       why);
     if (err != LB_OK)
         return err;
-    /* Counts are additive, so a crossing is "below before, at or above after", in any order. */
-    if (before < l.limit && l.scans_used >= l.limit) {
-        cJSON *b = cJSON_CreateObject();
-        cJSON *a = cJSON_CreateObject();
-
-        if (b == NULL || a == NULL || !cJSON_AddNumberToObject(b, "scans_used", (double)before) ||
-            !cJSON_AddNumberToObject(a, "scans_used", (double)l.scans_used))
-            err = lb_fail(why, LB_ENOMEM, "out of memory");
-        if (err == LB_OK)
-            err = lic_record(svc, &l, "scan_limit_reached", &actor, ev->time_ms, b, a, NULL, why);
-        cJSON_Delete(b);
-        cJSON_Delete(a);
-    }
+    b = cJSON_CreateObject();
+    a = cJSON_CreateObject();
+    if (b == NULL || a == NULL || !cJSON_AddNumberToObject(b, "scans_used", (double)before) ||
+        !cJSON_AddNumberToObject(a, "scans_used", (double)l.scans_used))
+        err = lb_fail(why, LB_ENOMEM, "out of memory");
+    /* Counts are additive, so a crossing is "below before, at or above after", in any order; it
+     * is a change of its own (history). Any other count is recorded as license_scans_counted
+     * (its event carries the new state; no history, no version: the scans are not a change of
+     * the license's terms). */
+    if (err == LB_OK)
+        err =
+            lic_record(svc, &l,
+                       &(struct lic_change){.name = before < l.limit && l.scans_used >= l.limit
+                                                        ? "scan_limit_reached"
+                                                        : "license_scans_counted",
+                                            .actor = &actor,
+                                            .cause = &cause,
+                                            .time_ms = ev->time_ms,
+                                            .before = b,
+                                            .after = a,
+                                            .history = before < l.limit && l.scans_used >= l.limit},
+                       NULL, why);
+    cJSON_Delete(b);
+    cJSON_Delete(a);
     return err;
 }

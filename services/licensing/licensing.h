@@ -4,11 +4,13 @@
  * Owns the product catalog (products and their installers) and the licenses
  * of every tenant: keys, types, dates, purchased limits, notes, assigned
  * orgs, deployments (activations) and scan counts, plus each license's
- * history. Every license change is one event in domain "licensing" carrying
- * the license's full state, so readers can build their models from events.
+ * history. Every change is one event in domain "licensing" carrying the
+ * changed entity's full state and its revision, so readers can build their
+ * models from events, and licensing itself rebuilds from them (D22).
  *
  * Files: main.c (the tables), api.c (request handlers), events.c (consumed
- * events and the builders of emitted ones), sweeps.c (expiring/expired),
+ * platform events and the builders of emitted ones), restore.c (its own
+ * events consumed back: the rebuild), sweeps.c (expiring/expired),
  * license.c (pure rules, no I/O), store.c (all SQL).
  *
  * Ownership: struct license and struct product are plain values; cJSON
@@ -49,6 +51,26 @@
 /* The service's own settings. */
 struct lic_config {
     int64_t expiring_window_ms; /* a license is Expiring this long before its expiration */
+    bool restore;               /* a new database restores from the licensing stream first */
+    int64_t restore_quiet_ms;   /* a restore is complete once that stream is quiet this long */
+};
+
+/* Where a database is in a rebuild (table restore; restore.c). */
+enum lic_phase {
+    LIC_PHASE_DONE = 0,      /* serving */
+    LIC_PHASE_NEW = 1,       /* created by this start, not decided yet */
+    LIC_PHASE_RESTORING = 2, /* applying its own stream; other input waits */
+};
+
+/* The service's memory (service_state), owned by the loop thread. */
+struct lic_state {
+    bool phase_known; /* `phase` read from the database */
+    enum lic_phase phase;
+    int64_t first_check_ms;   /* wall time the restore was first looked at by this process */
+    int64_t last_restored_ms; /* wall time an own event last changed the database */
+    double *metric_own;       /* lb_licensing_own_events_total */
+    double *metric_restored;  /* lb_licensing_restored_total */
+    double *metric_skipped;   /* lb_licensing_restored_skips_total */
 };
 
 enum lic_delivery { LIC_ON_PREMISES, LIC_CLOUD };
@@ -72,6 +94,14 @@ struct installer {
     char checksum[LIC_CHECKSUM_MAX + 1];
 };
 
+/* What the row held when it was read, so lic_store_put writes only what changed. */
+struct lic_stored {
+    bool present;       /* the row exists (else lic_store_put inserts) */
+    int64_t next_ms;    /* its next_ms (INT64_MAX: none) */
+    int64_t expires_ms; /* as copied into license_orgs */
+    bool live;          /* as copied into license_orgs: license_expired not yet recorded */
+};
+
 /* A license, as stored. */
 struct license {
     char id[27];               /* derived from its cause (ids.h id_derive) */
@@ -90,9 +120,11 @@ struct license {
     size_t org_count;
     bool orgs_changed; /* since it was read: lic_store_put rewrites license_orgs */
     int64_t version;   /* 1 when issued, +1 per change */
+    int64_t rev; /* +1 per stored change, scan counts and check-ins included (restore order) */
     int64_t issued_ms, updated_ms;
     int64_t expiring_for; /* expires_ms whose license_expiring was emitted, else 0 */
     int64_t expired_for;  /* expires_ms whose license_expired was emitted, else 0 */
+    struct lic_stored stored;
 };
 
 /* A deployment bound to a license by an activation. */
@@ -108,6 +140,24 @@ struct deployment {
 struct actor {
     const char *org;  /* the caller's org, or NULL for the platform */
     const char *user; /* the caller's user, or the platform source ("commerce", "sweep", ...) */
+};
+
+/* What made a change: data.state.cause of its event. */
+struct lic_cause {
+    const char *kind; /* "request", "event" (a consumed event) or "sweep" */
+    const char *id;   /* the request id, the event id, or "sweep@<ms>" */
+};
+
+/* One recorded change of a license (lic_record). */
+struct lic_change {
+    const char *name; /* event name, e.g. "license_activated" */
+    const struct actor *actor;
+    const struct lic_cause *cause;
+    int64_t time_ms;         /* when; the license's status in the event is computed at it */
+    const cJSON *before;     /* the values the change touched (borrowed, may be NULL) */
+    const cJSON *after;      /* borrowed, may be NULL */
+    const cJSON *deployment; /* borrowed, may be NULL: added as member `deployment` */
+    bool history;            /* appended to the license's history (not scan counts, check-ins) */
 };
 
 /* ---- license.c: pure rules, no I/O ---- */
@@ -154,8 +204,14 @@ enum lb_err lic_store_get_by_key(struct store *s, const char *key, struct licens
                                  struct lb_why *why);
 enum lb_err lic_store_get_by_id(struct store *s, const char *id, struct license *ret,
                                 struct lb_why *why);
-/* Inserts or updates the license row and its org set; next = lic_next_transition. */
-enum lb_err lic_store_put(struct store *s, const struct license *l, bool insert, int64_t next_ms,
+/*
+ * Inserts (l->stored.present false) or updates the license row, and its
+ * license_orgs rows when the orgs, the expiration or liveness changed;
+ * next = lic_next_transition. On success l->stored describes the new row.
+ */
+enum lb_err lic_store_put(struct store *s, struct license *l, int64_t next_ms, struct lb_why *why);
+/* The stored rev of license `id`; *ret_present false (and *ret_rev 0) when there is none. */
+enum lb_err lic_store_rev(struct store *s, const char *id, int64_t *ret_rev, bool *ret_present,
                           struct lb_why *why);
 enum lb_err lic_store_org_path(struct store *s, const char *tenant, const char *org, char *ret_path,
                                size_t size, struct lb_why *why);
@@ -167,33 +223,50 @@ enum lb_err lic_store_deployment_delete(struct store *s, const char *license, co
                                         struct lb_why *why);
 enum lb_err lic_store_deployments_json(struct store *s, const char *license, cJSON **ret,
                                        struct lb_why *why);
+/* Appends `entry` (its JSON text, len bytes) to the license's history as the next seq. */
 enum lb_err lic_store_history_add(struct store *s, const char *license, const char *event_id,
-                                  const char *change, int64_t time_ms, const cJSON *entry,
-                                  struct lb_why *why);
+                                  const char *change, int64_t time_ms, const char *entry,
+                                  size_t len, struct lb_why *why);
 /* History entries with seq > after_seq, oldest first, at most `limit`; sets *ret_more. */
 enum lb_err lic_store_history_json(struct store *s, const char *license, int64_t after_seq,
                                    int limit, cJSON **ret, bool *ret_more, struct lb_why *why);
-/* Ids of licenses shown under `org` (see lic_shown_under), in key order, after key `after_key`. */
-enum lb_err lic_store_list_ids(struct store *s, const char *tenant, const char *org,
-                               const char *after_key, bool include_expired, int64_t now_ms,
-                               int limit, char (*ret_ids)[27], int *ret_count, struct lb_why *why);
+/* Called by lic_store_list for each license listed; a failure stops the listing. */
+typedef enum lb_err (*lic_list_fn)(void *ctx, const struct license *l, struct lb_why *why);
+/*
+ * The licenses shown under `org` (see lic_shown_under), in key order, after
+ * key `after_key`, at most `limit`: `fn` gets each one. Expired ones only
+ * with `include_expired`. *ret_count is how many were listed.
+ */
+enum lb_err lic_store_list(struct store *s, const char *tenant, const char *org,
+                           const char *after_key, bool include_expired, int64_t now_ms, int limit,
+                           lic_list_fn fn, void *ctx, int *ret_count, struct lb_why *why);
 /* Ids of licenses whose next transition is due at `now_ms`, at most `max`. */
 enum lb_err lic_store_due_ids(struct store *s, int64_t now_ms, int max, char (*ret_ids)[27],
                               int *ret_count, struct lb_why *why);
+/* Remembers that the effect of consumed event `cause` came back with a restore. */
+enum lb_err lic_store_cause_add(struct store *s, const char *cause, struct lb_why *why);
+/* Was the effect of `cause` restored? Forgets it (*ret_restored true) if so: it is used once. */
+enum lb_err lic_store_cause_take(struct store *s, const char *cause, bool *ret_restored,
+                                 struct lb_why *why);
+enum lb_err lic_store_phase_get(struct store *s, enum lic_phase *ret, struct lb_why *why);
+enum lb_err lic_store_phase_set(struct store *s, enum lic_phase phase, struct lb_why *why);
 
 /* ---- events.c: emitting changes, consumed events ---- */
 /* The license as JSON (its full state at `now_ms`); NULL when out of memory. */
 cJSON *lic_license_json(const struct license *l, int64_t now_ms, int64_t window_ms);
 cJSON *lic_product_json(const struct product *p);
 /*
- * Records change `name` of `l` (already stored): emits licensing.<name>.v1
- * and appends it to the license's history. `before`/`after` (borrowed, may
- * be NULL) hold the values that changed; `extra` (borrowed, may be NULL) is
- * added as member `deployment`.
+ * Records change `c` of `l` (already stored): emits licensing.<name>.v1
+ * with the license's full state and data.state, and appends the change to
+ * the license's history when c->history. *ret_snapshot (optional) receives
+ * the license's JSON as emitted (the caller's), for a reply.
  */
-enum lb_err lic_record(struct service *svc, const struct license *l, const char *name,
-                       const struct actor *actor, int64_t time_ms, const cJSON *before,
-                       const cJSON *after, const cJSON *deployment, struct lb_why *why);
+enum lb_err lic_record(struct service *svc, const struct license *l, const struct lic_change *c,
+                       cJSON **ret_snapshot, struct lb_why *why);
+/* The history entry of a change, as stored and replied (without its seq). */
+cJSON *lic_history_entry(const char *event_id, const char *name, const char *time,
+                         const cJSON *actor, const cJSON *before, const cJSON *after,
+                         const cJSON *deployment);
 /* What license_issue and a commerce order carry. */
 struct issue_spec {
     const char *tenant;
@@ -209,13 +282,31 @@ struct issue_spec {
  * Issues a license for `cause` (request or event id) at `time_ms`. LB_ECONFLICT for a
  * taken key or unknown product; orgs must already be checked.
  */
-enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec, const char *cause,
-                      const struct actor *actor, int64_t time_ms, struct license *ret,
-                      struct lb_why *why);
+enum lb_err lic_issue(struct service *svc, const struct issue_spec *spec,
+                      const struct lic_cause *cause, const struct actor *actor, int64_t time_ms,
+                      struct license *ret, cJSON **ret_snapshot, struct lb_why *why);
 /* Decodes the issue members shared by license_issue and license_ordered. */
 enum lb_err lic_decode_issue(const cJSON *obj, struct issue_spec *ret, struct lb_why *why);
 enum lb_err lic_on_ordered(struct service *svc, const struct envelope *ev, struct lb_why *why);
 enum lb_err lic_on_scans(struct service *svc, const struct envelope *ev, struct lb_why *why);
+
+/* ---- restore.c: its own events consumed back (D22) ---- */
+/* Applies an own license event if it is newer than the row (a rebuild); else nothing. */
+enum lb_err lic_on_own_license(struct service *svc, const struct envelope *ev, struct lb_why *why);
+enum lb_err lic_on_own_product(struct service *svc, const struct envelope *ev, struct lb_why *why);
+/*
+ * LB_OK when the service serves normally; LB_EUNAVAILABLE while a rebuild
+ * restores the database from the licensing stream (requests are refused,
+ * platform events retried, sweeps skipped until then).
+ */
+enum lb_err lic_restore_gate(struct service *svc, struct lb_why *why);
+/*
+ * For a consumed platform event: *ret_restored true when its effect came
+ * back with the restore (its own event was applied), so it must not apply
+ * again.
+ */
+enum lb_err lic_restore_covered(struct service *svc, const struct envelope *ev, bool *ret_restored,
+                                struct lb_why *why);
 
 /* ---- sweeps.c ---- */
 enum lb_err lic_sweep(struct service *svc, int64_t now_ms, struct lb_why *why);

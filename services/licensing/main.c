@@ -2,6 +2,10 @@
  * main.c - runs the licensing service with its tables; nothing else.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "licensing.h"
 
@@ -33,12 +37,35 @@ static const struct service_endpoint endpoints[] = {
              "The orgs a license is shown under (the deepest assigned ones)"),
 };
 
+/* Its own events come back (D22): applied only when newer than the row, so they are idempotent
+ * and need no applied-id record. */
+#define OWN(name, fn)                                                                              \
+    {                                                                                              \
+        "licensebus.licensing." #name ".v1", fn, true                                              \
+    }
+
 static const struct service_event events[] = {
-    {"licensebus.commerce.license_ordered.v1", lic_on_ordered},
-    {"licensebus.scanning.scans_counted.v1", lic_on_scans},
+    {"licensebus.commerce.license_ordered.v1", lic_on_ordered, false},
+    {"licensebus.scanning.scans_counted.v1", lic_on_scans, false},
+    OWN(license_issued, lic_on_own_license),
+    OWN(license_assigned, lic_on_own_license),
+    OWN(license_unassigned, lic_on_own_license),
+    OWN(license_activated, lic_on_own_license),
+    OWN(license_deactivated, lic_on_own_license),
+    OWN(license_checked_in, lic_on_own_license),
+    OWN(license_renewed, lic_on_own_license),
+    OWN(license_converted, lic_on_own_license),
+    OWN(license_limit_changed, lic_on_own_license),
+    OWN(license_note_changed, lic_on_own_license),
+    OWN(license_expiring, lic_on_own_license),
+    OWN(license_expired, lic_on_own_license),
+    OWN(scan_limit_reached, lic_on_own_license),
+    OWN(license_scans_counted, lic_on_own_license),
+    OWN(product_added, lic_on_own_product),
+    OWN(product_updated, lic_on_own_product),
 };
 
-static const char *const consumes[] = {"directory", "commerce", "scanning", NULL};
+static const char *const consumes[] = {"licensing", "directory", "commerce", "scanning", NULL};
 
 /* Directory types licensing has no use for: acked and counted, not dead-lettered (D18). The
  * org types are applied by the runtime (org_tree). */
@@ -53,6 +80,12 @@ static const struct config_entry config[] = {
     {"LB_LICENSING_EXPIRING_WINDOW", "30d", CONFIG_MILLIS,
      offsetof(struct lic_config, expiring_window_ms), 1, 366LL * 86400000LL,
      "a license is Expiring this long before its expiration"},
+    {"LB_LICENSING_RESTORE", "false", CONFIG_BOOL, offsetof(struct lic_config, restore), 0, 0,
+     "a new database restores from the licensing stream before anything else (set by --rebuild "
+     "and lbctl rebuild; set it for an empty volume)"},
+    {"LB_LICENSING_RESTORE_QUIET", "10s", CONFIG_MILLIS,
+     offsetof(struct lic_config, restore_quiet_ms), 100, 3600000,
+     "a restore is complete once the licensing stream has brought nothing new for this long"},
 };
 
 static const struct service_def licensing = {
@@ -69,15 +102,35 @@ static const struct service_def licensing = {
     .ignores = ignores,
     .produces = produces,
     .sweep = lic_sweep,
+    .state_size = sizeof(struct lic_state),
     .config = config,
     .config_count = sizeof(config) / sizeof(config[0]),
     .config_size = sizeof(struct lic_config),
 };
 
+/*
+ * A start that rebuilds (--rebuild, or the marker `lbctl rebuild` leaves
+ * next to the database: docs/replay.md) restores from the licensing stream
+ * first: LB_LICENSING_RESTORE for this process.
+ */
+static bool rebuilding(int argc, char **argv)
+{
+    const char *dir = getenv("LB_DATA_DIR");
+    char marker[4200];
+
+    if (argc == 2 && strcmp(argv[1], "--rebuild") == 0)
+        return true;
+    (void)snprintf(marker, sizeof(marker), "%s/licensing.db.rebuild",
+                   dir != NULL && dir[0] != '\0' ? dir : "./data");
+    return access(marker, F_OK) == 0;
+}
+
 int main(int argc, char **argv)
 {
     struct service_def def = licensing;
 
+    if (rebuilding(argc, argv) && setenv("LB_LICENSING_RESTORE", "true", 1) != 0)
+        return 1;
     def.migration_count = lic_migration_count;
     return service_main(&def, argc, argv);
 }

@@ -6,6 +6,12 @@
  * org are one index range in issue order (the listing's sort and cursor).
  * The sweep reads licenses_by_next, an index on the time of each license's
  * next transition, so a sweep costs one range read of what is due.
+ *
+ * Migration 2: license_orgs carries a copy of each license's expires_ms and
+ * `live` (0 once license_expired is recorded), with a partial index of the
+ * live rows in key order, so the default listing reads only live rows and
+ * filters expiry on the index before joining licenses; licenses.rev orders
+ * a restore (D22); restored_causes and restore serve the rebuild.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +86,23 @@ const struct store_migration lic_migrations[] = {
         "  entry TEXT NOT NULL," /* the history entry as JSON */
         "  PRIMARY KEY (license, seq)"
         ") WITHOUT ROWID;"},
+    {2, "ALTER TABLE licenses ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+        "UPDATE licenses SET rev = version;"
+        "ALTER TABLE license_orgs ADD COLUMN expires_ms INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE license_orgs ADD COLUMN live INTEGER NOT NULL DEFAULT 1;"
+        "UPDATE license_orgs SET expires_ms = (SELECT l.expires_ms FROM licenses l "
+        "  WHERE l.id = license_orgs.license);"
+        "UPDATE license_orgs SET live = 0 WHERE license IN "
+        "  (SELECT id FROM licenses WHERE expired_for = expires_ms);"
+        /* The default listing: live rows of an org in key order, expiry on the index. */
+        "CREATE INDEX license_orgs_live ON license_orgs (tenant, org, key, expires_ms, license) "
+        "  WHERE live = 1;"
+        /* Consumed events whose effect a restore brought back (used once, then deleted). */
+        "CREATE TABLE restored_causes (cause TEXT PRIMARY KEY) WITHOUT ROWID;"
+        /* enum lic_phase: a database made by this migration's first run is new (1). */
+        "CREATE TABLE restore (id INTEGER PRIMARY KEY CHECK (id = 1), phase INTEGER NOT NULL);"
+        "INSERT INTO restore (id, phase) SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM licenses) "
+        "  OR EXISTS (SELECT 1 FROM products) THEN 0 ELSE 1 END;"},
 };
 const size_t lic_migration_count = sizeof(lic_migrations) / sizeof(lic_migrations[0]);
 
@@ -205,7 +228,12 @@ enum lb_err lic_store_installers_json(struct store *s, const char *product, cJSO
 
 #define LICENSE_COLUMNS                                                                            \
     "id, tenant, key, product, delivery, type, start_ms, expires_ms, lim, deployed, scans_used, "  \
-    "note, version, issued_ms, updated_ms, expiring_for, expired_for"
+    "note, version, issued_ms, updated_ms, expiring_for, expired_for, next_ms, rev"
+/* The same columns of licenses as `l` in a join. */
+#define LICENSE_COLUMNS_L                                                                          \
+    "l.id, l.tenant, l.key, l.product, l.delivery, l.type, l.start_ms, l.expires_ms, l.lim, "      \
+    "l.deployed, l.scans_used, l.note, l.version, l.issued_ms, l.updated_ms, l.expiring_for, "     \
+    "l.expired_for, l.next_ms, l.rev"
 
 static void read_license(sqlite3_stmt *stmt, struct license *l)
 {
@@ -227,6 +255,12 @@ static void read_license(sqlite3_stmt *stmt, struct license *l)
     l->updated_ms = sqlite3_column_int64(stmt, 14);
     l->expiring_for = sqlite3_column_int64(stmt, 15);
     l->expired_for = sqlite3_column_int64(stmt, 16);
+    l->rev = sqlite3_column_int64(stmt, 18);
+    l->stored.present = true;
+    l->stored.next_ms =
+        sqlite3_column_type(stmt, 17) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(stmt, 17);
+    l->stored.expires_ms = l->expires_ms;
+    l->stored.live = l->expired_for != l->expires_ms;
 }
 
 static enum lb_err read_orgs(struct store *s, struct license *l, struct lb_why *why)
@@ -287,27 +321,9 @@ enum lb_err lic_store_get_by_id(struct store *s, const char *id, struct license 
     return get_license(s, sql, id, ret, why);
 }
 
-enum lb_err lic_store_put(struct store *s, const struct license *l, bool insert, int64_t next_ms,
-                          struct lb_why *why)
+/* Binds the columns shared by the insert and the updates (?1..?17, ?19 rev). */
+static void bind_license(sqlite3_stmt *stmt, const struct license *l)
 {
-    static const char ins[] = "INSERT INTO licenses (" LICENSE_COLUMNS ", next_ms) VALUES "
-                              "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    /* id, tenant and key never change: leaving them (and their indexes) alone keeps an
-     * update to the license row itself (the hot path of activation). */
-    static const char upd[] =
-        "UPDATE licenses SET product = ?4, delivery = ?5, "
-        "type = ?6, start_ms = ?7, expires_ms = ?8, lim = ?9, deployed = ?10, scans_used = ?11, "
-        "note = ?12, version = ?13, issued_ms = ?14, updated_ms = ?15, expiring_for = ?16, "
-        "expired_for = ?17, next_ms = ?18 WHERE id = ?1 AND tenant = ?2 AND key = ?3";
-    static const char del_orgs[] = "DELETE FROM license_orgs WHERE license = ?";
-    static const char ins_org[] =
-        "INSERT INTO license_orgs (tenant, org, key, license) VALUES (?, ?, ?, ?)";
-    sqlite3_stmt *stmt = store_stmt(s, insert ? ins : upd, why);
-    enum lb_err err;
-    int rc;
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
     sqlite3_bind_text(stmt, 1, l->id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, l->tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, l->key, -1, SQLITE_STATIC);
@@ -325,6 +341,71 @@ enum lb_err lic_store_put(struct store *s, const struct license *l, bool insert,
     sqlite3_bind_int64(stmt, 15, l->updated_ms);
     sqlite3_bind_int64(stmt, 16, l->expiring_for);
     sqlite3_bind_int64(stmt, 17, l->expired_for);
+    sqlite3_bind_int64(stmt, 19, l->rev);
+}
+
+/* Rewrites the license's license_orgs rows (its org set changed, or it is new). */
+static enum lb_err put_orgs(struct store *s, const struct license *l, bool live, struct lb_why *why)
+{
+    static const char del_orgs[] = "DELETE FROM license_orgs WHERE license = ?";
+    static const char ins_org[] =
+        "INSERT INTO license_orgs (tenant, org, key, license, expires_ms, "
+        "live) VALUES (?, ?, ?, ?, ?, ?)";
+    sqlite3_stmt *stmt;
+    enum lb_err err = LB_OK;
+
+    if (l->stored.present) {
+        stmt = store_stmt(s, del_orgs, why);
+        if (stmt == NULL)
+            return LB_EINTERNAL;
+        sqlite3_bind_text(stmt, 1, l->id, -1, SQLITE_STATIC);
+        err = store_step_done(s, stmt, why);
+    }
+    for (size_t i = 0; err == LB_OK && i < l->org_count; i++) {
+        stmt = store_stmt(s, ins_org, why);
+        if (stmt == NULL)
+            return LB_EINTERNAL;
+        sqlite3_bind_text(stmt, 1, l->tenant, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, l->orgs[i], -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, l->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, l->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 5, l->expires_ms);
+        sqlite3_bind_int(stmt, 6, live ? 1 : 0);
+        err = store_step_done(s, stmt, why);
+    }
+    return err;
+}
+
+enum lb_err lic_store_put(struct store *s, struct license *l, int64_t next_ms, struct lb_why *why)
+{
+    static const char ins[] = "INSERT INTO licenses (" LICENSE_COLUMNS ") VALUES "
+                              "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, "
+                              "?16, ?17, ?18, ?19)";
+    /* id, tenant and key never change, and next_ms (indexed) is set only when it changes:
+     * leaving them (and their indexes) alone keeps an update to the license row itself (the
+     * hot path of activation). */
+    static const char upd[] =
+        "UPDATE licenses SET product = ?4, delivery = ?5, "
+        "type = ?6, start_ms = ?7, expires_ms = ?8, lim = ?9, deployed = ?10, scans_used = ?11, "
+        "note = ?12, version = ?13, issued_ms = ?14, updated_ms = ?15, expiring_for = ?16, "
+        "expired_for = ?17, rev = ?19 WHERE id = ?1 AND tenant = ?2 AND key = ?3";
+    static const char upd_next[] =
+        "UPDATE licenses SET product = ?4, delivery = ?5, "
+        "type = ?6, start_ms = ?7, expires_ms = ?8, lim = ?9, deployed = ?10, scans_used = ?11, "
+        "note = ?12, version = ?13, issued_ms = ?14, updated_ms = ?15, expiring_for = ?16, "
+        "expired_for = ?17, next_ms = ?18, rev = ?19 WHERE id = ?1 AND tenant = ?2 AND key = ?3";
+    static const char upd_orgs[] = "UPDATE license_orgs SET expires_ms = ?, live = ? "
+                                   "WHERE license = ?";
+    bool insert = !l->stored.present;
+    bool live = l->expired_for != l->expires_ms;
+    const char *sql = insert ? ins : next_ms != l->stored.next_ms ? upd_next : upd;
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err = LB_OK;
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_license(stmt, l);
     if (next_ms == INT64_MAX)
         sqlite3_bind_null(stmt, 18);
     else
@@ -335,24 +416,42 @@ enum lb_err lic_store_put(struct store *s, const struct license *l, bool insert,
         return lb_fail(why, LB_ECONFLICT, "key: license key %s is already taken", l->key);
     if (rc != SQLITE_DONE)
         return step_fail(s, rc, "writing license", why);
-    if (!insert && !l->orgs_changed)
-        return LB_OK; /* license_orgs still holds exactly these orgs */
-    stmt = store_stmt(s, del_orgs, why);
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    sqlite3_bind_text(stmt, 1, l->id, -1, SQLITE_STATIC);
-    err = store_step_done(s, stmt, why);
-    for (size_t i = 0; err == LB_OK && i < l->org_count; i++) {
-        stmt = store_stmt(s, ins_org, why);
+    if (insert || l->orgs_changed) {
+        err = put_orgs(s, l, live, why);
+    } else if (l->expires_ms != l->stored.expires_ms || live != l->stored.live) {
+        stmt = store_stmt(s, upd_orgs, why);
         if (stmt == NULL)
             return LB_EINTERNAL;
-        sqlite3_bind_text(stmt, 1, l->tenant, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 2, l->orgs[i], -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 3, l->key, -1, SQLITE_STATIC);
-        sqlite3_bind_text(stmt, 4, l->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 1, l->expires_ms);
+        sqlite3_bind_int(stmt, 2, live ? 1 : 0);
+        sqlite3_bind_text(stmt, 3, l->id, -1, SQLITE_STATIC);
         err = store_step_done(s, stmt, why);
     }
-    return err;
+    if (err != LB_OK)
+        return err;
+    l->stored = (struct lic_stored){
+        .present = true, .next_ms = next_ms, .expires_ms = l->expires_ms, .live = live};
+    l->orgs_changed = false;
+    return LB_OK;
+}
+
+enum lb_err lic_store_rev(struct store *s, const char *id, int64_t *ret_rev, bool *ret_present,
+                          struct lb_why *why)
+{
+    static const char sql[] = "SELECT rev FROM licenses WHERE id = ?";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    *ret_present = rc == SQLITE_ROW;
+    *ret_rev = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_fail(s, rc, "reading license rev", why);
+    return LB_OK;
 }
 
 enum lb_err lic_store_org_path(struct store *s, const char *tenant, const char *org, char *ret_path,
@@ -483,28 +582,22 @@ enum lb_err lic_store_deployments_json(struct store *s, const char *license, cJS
 }
 
 enum lb_err lic_store_history_add(struct store *s, const char *license, const char *event_id,
-                                  const char *change, int64_t time_ms, const cJSON *entry,
-                                  struct lb_why *why)
+                                  const char *change, int64_t time_ms, const char *entry,
+                                  size_t len, struct lb_why *why)
 {
     static const char sql[] =
         "INSERT INTO history (license, seq, event_id, change, time_ms, entry) VALUES (?1, "
         "(SELECT COALESCE(MAX(seq), 0) + 1 FROM history WHERE license = ?1), ?2, ?3, ?4, ?5)";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
-    char *text = cJSON_PrintUnformatted(entry);
-    enum lb_err err;
 
-    if (stmt == NULL || text == NULL) {
-        free(text);
-        return stmt == NULL ? LB_EINTERNAL : lb_fail(why, LB_ENOMEM, "out of memory");
-    }
+    if (stmt == NULL)
+        return LB_EINTERNAL;
     sqlite3_bind_text(stmt, 1, license, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, event_id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, change, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 4, time_ms);
-    sqlite3_bind_text(stmt, 5, text, -1, SQLITE_STATIC);
-    err = store_step_done(s, stmt, why);
-    free(text);
-    return err;
+    sqlite3_bind_text(stmt, 5, entry, (int)len, SQLITE_STATIC);
+    return store_step_done(s, stmt, why);
 }
 
 enum lb_err lic_store_history_json(struct store *s, const char *license, int64_t after_seq,
@@ -544,50 +637,68 @@ enum lb_err lic_store_history_json(struct store *s, const char *license, int64_t
     return LB_OK;
 }
 
-enum lb_err lic_store_list_ids(struct store *s, const char *tenant, const char *org,
-                               const char *after_key, bool include_expired, int64_t now_ms,
-                               int limit, char (*ret_ids)[27], int *ret_count, struct lb_why *why)
+/*
+ * The licenses assigned to `org` that no other live assigned org lies below
+ * (lic_shown_under), of products shown on the customer page, in key order.
+ * The default listing reads the live rows of license_orgs_live and checks
+ * the expiry on that index (a license expired since the last sweep is still
+ * live there) before it joins licenses; include_expired reads the primary key.
+ */
+#define LIST_SHOWN                                                                                 \
+    "AND NOT EXISTS (SELECT 1 FROM license_orgs o2 JOIN lb_org g ON g.tenant = o2.tenant "         \
+    "  AND g.id = o2.org WHERE o2.license = lo.license AND o2.org <> lo.org "                      \
+    "  AND g.deleted = 0 AND g.path GLOB ?5) "                                                     \
+    "AND EXISTS (SELECT 1 FROM products p WHERE p.id = l.product AND p.shown = 1) "                \
+    "ORDER BY lo.key LIMIT ?6"
+
+enum lb_err lic_store_list(struct store *s, const char *tenant, const char *org,
+                           const char *after_key, bool include_expired, int64_t now_ms, int limit,
+                           lic_list_fn fn, void *ctx, int *ret_count, struct lb_why *why)
 {
-    /*
-     * The licenses assigned to `org` that no other live assigned org lies below
-     * (lic_shown_under), of products shown on the customer page, in key order.
-     */
-    static const char sql[] =
-        "SELECT lo.license FROM license_orgs lo JOIN licenses l ON l.id = lo.license "
-        "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.key > ?3 AND (?4 OR l.expires_ms > ?5) "
-        "AND NOT EXISTS (SELECT 1 FROM license_orgs o2 JOIN lb_org g ON g.tenant = o2.tenant "
-        "  AND g.id = o2.org WHERE o2.license = lo.license AND o2.org <> lo.org "
-        "  AND g.deleted = 0 AND g.path GLOB ?6) "
-        "AND EXISTS (SELECT 1 FROM products p WHERE p.id = l.product AND p.shown = 1) "
-        "ORDER BY lo.key LIMIT ?7";
+    static const char live_sql[] =
+        "SELECT " LICENSE_COLUMNS_L " FROM license_orgs lo INDEXED BY license_orgs_live "
+        "JOIN licenses l ON l.id = lo.license "
+        "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.live = 1 AND lo.key > ?3 "
+        "AND lo.expires_ms > ?4 " LIST_SHOWN;
+    static const char all_sql[] =
+        "SELECT " LICENSE_COLUMNS_L " FROM license_orgs lo JOIN licenses l ON l.id = lo.license "
+        "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.key > ?3 " LIST_SHOWN;
     char path[4200];
     sqlite3_stmt *stmt;
     enum lb_err err;
     int n = 0;
-    int rc;
+    int rc = SQLITE_DONE;
 
     err = lic_store_org_path(s, tenant, org, path, sizeof(path) - 2, why);
     if (err != LB_OK)
         return err;
     path[strlen(path) + 1] = '\0';
     path[strlen(path)] = '*';
-    stmt = store_stmt(s, sql, why);
+    stmt = store_stmt(s, include_expired ? all_sql : live_sql, why);
     if (stmt == NULL)
         return LB_EINTERNAL;
     sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, org, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, after_key, -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 4, include_expired ? 1 : 0);
-    sqlite3_bind_int64(stmt, 5, now_ms);
-    sqlite3_bind_text(stmt, 6, path, -1, SQLITE_STATIC);
-    sqlite3_bind_int(stmt, 7, limit);
-    while (n < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        copy_text(ret_ids[n++], 27, stmt, 0);
+    if (!include_expired)
+        sqlite3_bind_int64(stmt, 4, now_ms);
+    sqlite3_bind_text(stmt, 5, path, -1, SQLITE_STATIC);
+    sqlite3_bind_int(stmt, 6, limit);
+    while (err == LB_OK && n < limit && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct license l;
+
+        read_license(stmt, &l);
+        err = read_orgs(s, &l, why);
+        if (err == LB_OK)
+            err = fn(ctx, &l, why);
+        n++;
+    }
     sqlite3_reset(stmt);
-    if (n < limit && rc != SQLITE_DONE)
+    if (err == LB_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         return step_fail(s, rc, "listing licenses", why);
-    *ret_count = n;
-    return LB_OK;
+    if (err == LB_OK)
+        *ret_count = n;
+    return err;
 }
 
 enum lb_err lic_store_due_ids(struct store *s, int64_t now_ms, int max, char (*ret_ids)[27],
@@ -611,4 +722,76 @@ enum lb_err lic_store_due_ids(struct store *s, int64_t now_ms, int max, char (*r
         return step_fail(s, rc, "listing due licenses", why);
     *ret_count = n;
     return LB_OK;
+}
+
+enum lb_err lic_store_cause_add(struct store *s, const char *cause, struct lb_why *why)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO restored_causes (cause) VALUES (?)";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, cause, -1, SQLITE_STATIC);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err lic_store_cause_take(struct store *s, const char *cause, bool *ret_restored,
+                                 struct lb_why *why)
+{
+    static const char find[] = "SELECT 1 FROM restored_causes WHERE cause = ?";
+    static const char del[] = "DELETE FROM restored_causes WHERE cause = ?";
+    sqlite3_stmt *stmt = store_stmt(s, find, why);
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, cause, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_fail(s, rc, "reading restored causes", why);
+    *ret_restored = rc == SQLITE_ROW;
+    if (rc == SQLITE_DONE)
+        return LB_OK;
+    stmt = store_stmt(s, del, why);
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, cause, -1, SQLITE_STATIC);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err lic_store_phase_get(struct store *s, enum lic_phase *ret, struct lb_why *why)
+{
+    static const char sql[] = "SELECT phase FROM restore WHERE id = 1";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        int phase = sqlite3_column_int(stmt, 0);
+
+        *ret = phase == LIC_PHASE_NEW         ? LIC_PHASE_NEW
+               : phase == LIC_PHASE_RESTORING ? LIC_PHASE_RESTORING
+                                              : LIC_PHASE_DONE;
+    } else if (rc == SQLITE_DONE) {
+        *ret = LIC_PHASE_DONE;
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_fail(s, rc, "reading the restore phase", why);
+    return LB_OK;
+}
+
+enum lb_err lic_store_phase_set(struct store *s, enum lic_phase phase, struct lb_why *why)
+{
+    static const char sql[] = "INSERT INTO restore (id, phase) VALUES (1, ?) "
+                              "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int(stmt, 1, (int)phase);
+    return store_step_done(s, stmt, why);
 }

@@ -7,7 +7,11 @@
  * restart, a clock jump or a replay emits each exactly once; a renewal
  * moves the expiration and so re-arms both. A jump past both emits both,
  * in order. Only licenses whose next_ms is due are read (an index range).
+ * While a rebuild restores the licensing stream the sweep does nothing: the
+ * markers come back with the license events (data.state), so nothing the
+ * original emitted is emitted again.
  */
+#include <stdio.h>
 #include <string.h>
 
 #include "licensing.h"
@@ -19,6 +23,8 @@ static enum lb_err transition(struct service *svc, struct license *l, const char
                               int64_t at_ms, struct lb_why *why)
 {
     const struct actor actor = {.org = NULL, .user = "sweep"};
+    char id[40];
+    const struct lic_cause cause = {.kind = "sweep", .id = id};
     cJSON *before = cJSON_CreateObject();
     cJSON *after = cJSON_CreateObject();
     bool expired = strcmp(name, "license_expired") == 0;
@@ -28,8 +34,18 @@ static enum lb_err transition(struct service *svc, struct license *l, const char
         !cJSON_AddStringToObject(before, "status", expired ? "expiring" : "active") ||
         !cJSON_AddStringToObject(after, "status", expired ? "expired" : "expiring"))
         err = lb_fail(why, LB_ENOMEM, "out of memory");
+    /* The runtime's cause of a sweep's events (dispatch_sweep). */
+    (void)snprintf(id, sizeof(id), "sweep@%lld", (long long)at_ms);
     if (err == LB_OK)
-        err = lic_record(svc, l, name, &actor, at_ms, before, after, NULL, why);
+        err = lic_record(svc, l,
+                         &(struct lic_change){.name = name,
+                                              .actor = &actor,
+                                              .cause = &cause,
+                                              .time_ms = at_ms,
+                                              .before = before,
+                                              .after = after,
+                                              .history = true},
+                         NULL, why);
     cJSON_Delete(before);
     cJSON_Delete(after);
     return err;
@@ -48,21 +64,23 @@ static enum lb_err sweep_one(struct service *svc, const char *id, int64_t now_ms
     if (l.expired_for != l.expires_ms && l.expiring_for != l.expires_ms &&
         now_ms >= l.expires_ms - window_ms) {
         l.expiring_for = l.expires_ms;
+        l.rev++;
         changed = true;
-        err = lic_store_put(s, &l, false, lic_next_transition(&l, window_ms), why);
+        err = lic_store_put(s, &l, lic_next_transition(&l, window_ms), why);
         if (err == LB_OK)
             err = transition(svc, &l, "license_expiring", now_ms, why);
     }
     if (err == LB_OK && l.expired_for != l.expires_ms && now_ms >= l.expires_ms) {
         l.expired_for = l.expires_ms;
+        l.rev++;
         changed = true;
-        err = lic_store_put(s, &l, false, lic_next_transition(&l, window_ms), why);
+        err = lic_store_put(s, &l, lic_next_transition(&l, window_ms), why);
         if (err == LB_OK)
             err = transition(svc, &l, "license_expired", now_ms, why);
     }
     /* Due by a next_ms computed with another window setting: recompute it, emit nothing. */
     if (err == LB_OK && !changed)
-        err = lic_store_put(s, &l, false, lic_next_transition(&l, window_ms), why);
+        err = lic_store_put(s, &l, lic_next_transition(&l, window_ms), why);
     return err;
 }
 
@@ -70,9 +88,13 @@ enum lb_err lic_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
 {
     const struct lic_config *cfg = service_config(svc);
     char ids[SWEEP_BATCH][27];
-    enum lb_err err;
+    enum lb_err err = lic_restore_gate(svc, why);
     int n;
 
+    if (err == LB_EUNAVAILABLE)
+        return LB_OK; /* restoring: see the header */
+    if (err != LB_OK)
+        return err;
     do {
         err = lic_store_due_ids(service_store(svc), now_ms, SWEEP_BATCH, ids, &n, why);
         for (int i = 0; err == LB_OK && i < n; i++)
