@@ -142,7 +142,7 @@ REP_ENDPOINT(rep_customer_orgs)
     static const char *const sorts[] = {"expiration", "product", "status", "start", "key", NULL};
     static const char *const orders[] = {"asc", "desc", NULL};
     struct caller caller;
-    struct rep_scope sc;
+    struct rep_scope sc = {0};
     struct rep_filter f;
     const char *order = NULL;
     const cJSON *inc;
@@ -198,7 +198,7 @@ REP_ENDPOINT(rep_overview)
     static const char *const known[] = {"tenant", "caller", "org", "top", NULL};
     const struct rep_config *cfg = service_config(svc);
     struct caller caller;
-    struct rep_scope sc;
+    struct rep_scope sc = {0};
     int64_t top;
     cJSON *reply;
     enum lb_err err;
@@ -219,7 +219,7 @@ REP_ENDPOINT(rep_license_history)
 {
     static const char *const known[] = {"tenant", "caller", "key", "limit", "cursor", NULL};
     struct caller caller;
-    struct rep_scope sc;
+    struct rep_scope sc = {0};
     char license[REP_ENTITY_MAX + 1];
     const char *key;
     const char *cursor = NULL;
@@ -262,7 +262,7 @@ REP_ENDPOINT(rep_license_history)
     err = rep_store_history(service_store(svc), sc.tenant, license, offset, limit, entries, &more,
                             why);
     if (more)
-        (void)snprintf(next, sizeof(next), "%lld", (long long)(offset + limit));
+        (void)snprintf(next, sizeof(next), "%lld", (long long)offset + (long long)limit);
     return finish(reply, next, err, ret_reply, why);
 }
 
@@ -270,7 +270,7 @@ REP_ENDPOINT(rep_consumption)
 {
     static const char *const known[] = {"tenant", "caller", "org", "limit", "cursor", NULL};
     struct caller caller;
-    struct rep_scope sc;
+    struct rep_scope sc = {0};
     char after[1100];
     char next[REP_CURSOR_MAX + 1];
     int64_t limit;
@@ -301,7 +301,7 @@ REP_ENDPOINT(rep_billable_active)
     static const char *const known[] = {"tenant", "caller", "org", "month",
                                         "limit",  "cursor", NULL};
     struct caller caller;
-    struct rep_scope sc;
+    struct rep_scope sc = {0};
     char after[1100];
     char next[REP_CURSOR_MAX + 1];
     const char *month;
@@ -368,7 +368,7 @@ REP_ENDPOINT(rep_export)
     const struct rep_config *cfg = service_config(svc);
     struct store *s = service_store(svc);
     struct caller caller;
-    struct rep_scope sc;
+    struct rep_scope sc = {0};
     struct rep_export e;
     const char *report, *format, *sheet, *key = NULL;
     char license[REP_ENTITY_MAX + 1];

@@ -437,8 +437,14 @@ enum lb_err rep_on_user(struct service *svc, const struct envelope *ev, struct l
 
 enum lb_err rep_on_org_moved(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
-    enum lb_err err = rep_store_org_moved(service_store(svc), ev->tenant, why);
+    const char *org;
+    enum lb_err err = need_data(ev, why);
 
+    /* The runtime moved the tree first (and checked the event): follow it. */
+    if (err == LB_OK)
+        err = get_org(ev->data, "", "org", &org, why);
+    if (err == LB_OK)
+        err = rep_store_org_moved(service_store(svc), ev->tenant, org, why);
     return err == LB_OK ? rep_progress(svc, ev, why) : err;
 }
 

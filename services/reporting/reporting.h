@@ -45,10 +45,13 @@
 #define REP_HISTORY_MAX      1000
 #define REP_TOP_DEFAULT      20 /* rows of the overview's ranked lists */
 #define REP_TOP_MAX          100
-#define REP_DAYS_MAX         3660         /* expiring_within_days */
-#define REP_ACTIVE_PAGE_MAX  50           /* customers per billable_active page */
-#define REP_ACTIVE_ROWS_MAX  5000         /* users + devices one billable_active page may carry */
-#define REP_CHUNK_BYTES      (384 * 1024) /* raw bytes per export chunk: 512 KiB in base64 */
+#define REP_DAYS_MAX         3660   /* expiring_within_days */
+#define REP_ACTIVE_PAGE_MAX  50     /* customers per billable_active page */
+#define REP_ACTIVE_ROWS_MAX  5000   /* users + devices one billable_active page may carry */
+#define REP_CHUNK_BYTES      393216 /* raw bytes per export chunk (384 KiB): 512 KiB in base64 */
+#define REP_PATH_SIZE        1100   /* bytes of an org path buffer; longer paths are refused */
+#define REP_PART_VALUES      4      /* what a rep_part sums: a count and three values */
+#define REP_REPAIR_BATCH     10000  /* subscriptions one sweep gives their scope path */
 #define REP_DAY_MS           86400000LL
 #define REP_NO_TIME          INT64_MIN
 
@@ -82,6 +85,29 @@ size_t rep_base64(const unsigned char *in, size_t len, char *out);
 /* Whether `id` is a valid export id (26 Crockford base32 characters). */
 bool rep_export_id_valid(const char *id);
 
+/*
+ * What one entity (a license, a subscription) adds to the per-scope counts
+ * of the overview: v[0] (1) and its values, once under every scope above or
+ * at one of its org paths ("/root/.../org/"), however many of its paths lie
+ * under that scope. npaths 0: it adds nothing.
+ */
+struct rep_part {
+    const char *paths[REP_LICENSE_ORGS_MAX];
+    size_t npaths;
+    int64_t v[REP_PART_VALUES];
+};
+/* One scope's change: `scope`'s first `len` bytes; under the new key, else the old one. */
+typedef enum lb_err (*rep_delta_fn)(void *arg, const char *scope, size_t len, bool new_key,
+                                    const int64_t delta[REP_PART_VALUES], struct lb_why *why);
+/*
+ * Turns `from` into `to`: calls fn once per scope whose counts change. With
+ * `same_key` (both count under the same key, e.g. product and expiration), a
+ * scope of both gets one call with to - from (none when that is zero);
+ * otherwise a scope loses -from under the old key and gains +to under the new.
+ */
+enum lb_err rep_part_diff(const struct rep_part *from, const struct rep_part *to, bool same_key,
+                          rep_delta_fn fn, void *arg, struct lb_why *why);
+
 /* ---- store.c: the only file that knows the tables ---- */
 
 extern const struct store_migration rep_migrations[];
@@ -106,7 +132,10 @@ enum lb_err rep_store_product_put(struct store *s, const char *id, const char *n
 /* Stores the snapshot if newer than the stored one; *ret_applied says whether it was. */
 enum lb_err rep_store_license_put(struct store *s, const char *tenant, const struct rep_license *l,
                                   bool *ret_applied, struct lb_why *why);
-/* Replaces the license's rows under the orgs it is shown under (the sub-org rule). */
+/*
+ * Replaces the license's rows under the orgs it is shown under (the sub-org
+ * rule), its assigned orgs, and its share of the overview's counts.
+ */
 enum lb_err rep_store_license_place(struct store *s, const char *tenant,
                                     const struct rep_license *l, struct lb_why *why);
 enum lb_err rep_store_history_add(struct store *s, const char *tenant, const char *license,
@@ -125,8 +154,20 @@ enum lb_err rep_store_org_path(struct store *s, const char *tenant, const char *
 /* The nearest customer at or above `org` ("" when none), LB_ENOTFOUND for an unknown org. */
 enum lb_err rep_store_customer_of(struct store *s, const char *tenant, const char *org,
                                   char ret_customer[REP_ORG_MAX + 1], struct lb_why *why);
-/* Refreshes stored org paths of the tenant after an org moved. */
-enum lb_err rep_store_org_moved(struct store *s, const char *tenant, struct lb_why *why);
+/*
+ * After `org` moved (the tree has moved already): places again every license
+ * assigned in its subtree (the shown-under choice may change both ways) and
+ * moves the counts of the subscriptions of its customers.
+ */
+enum lb_err rep_store_org_moved(struct store *s, const char *tenant, const char *org,
+                                struct lb_why *why);
+/*
+ * Gives up to `max` subscriptions without a scope path (a database from
+ * before migration 2) their customer's path and counts them; *ret_placed says
+ * how many.
+ */
+enum lb_err rep_store_subscriptions_repair(struct store *s, size_t max, size_t *ret_placed,
+                                           struct lb_why *why);
 
 struct rep_subscription {
     const char *id, *customer, *package, *basis, *status;

@@ -1,6 +1,7 @@
 /*
  * rules.c - reporting's pure rules, without I/O: license status from dates,
- * dates and calendar months, opaque cursors, CSV cells and base64.
+ * dates and calendar months, opaque cursors, CSV cells, base64, and what a
+ * change of a license or subscription does to the per-scope counts.
  */
 #include <stdio.h>
 #include <string.h>
@@ -159,7 +160,7 @@ void rep_csv_cell(FILE *f, const char *text, bool last)
 size_t rep_base64(const unsigned char *in, size_t len, char *out)
 {
     static const char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
     size_t o = 0;
     size_t i = 0;
 
@@ -176,7 +177,7 @@ size_t rep_base64(const unsigned char *in, size_t len, char *out)
 
         out[o++] = alphabet[v >> 18 & 63];
         out[o++] = alphabet[v >> 12 & 63];
-        out[o++] = i + 1 < len ? alphabet[v >> 6 & 63] : '=';
+        out[o++] = alphabet[i + 1 < len ? v >> 6 & 63 : 64]; /* alphabet[64] is the padding */
         out[o++] = '=';
     }
     out[o] = '\0';
@@ -194,4 +195,77 @@ bool rep_export_id_valid(const char *id)
             return false;
     }
     return true;
+}
+
+/* Whether scope[0..len) is an ancestor-or-self of one of the part's paths. */
+static bool part_covers(const struct rep_part *p, const char *scope, size_t len)
+{
+    for (size_t i = 0; i < p->npaths; i++) {
+        if (strlen(p->paths[i]) >= len && strncmp(p->paths[i], scope, len) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* What rep_part_diff passes along while it walks the scopes of one side. */
+struct diff_walk {
+    const struct rep_part *from, *to, *other;
+    bool same_key, new_side;
+    rep_delta_fn fn;
+    void *arg;
+};
+
+static enum lb_err diff_scope(const struct diff_walk *w, const char *scope, size_t len,
+                              struct lb_why *why)
+{
+    const struct rep_part *side = w->new_side ? w->to : w->from;
+    int64_t d[REP_PART_VALUES];
+    bool shared = w->same_key && part_covers(w->other, scope, len);
+    bool any = false;
+
+    if (shared && w->new_side)
+        return LB_OK; /* counted once, from the old side */
+    for (int k = 0; k < REP_PART_VALUES; k++) {
+        d[k] = shared ? w->to->v[k] - w->from->v[k] : w->new_side ? side->v[k] : -side->v[k];
+        any = any || d[k] != 0;
+    }
+    return any ? w->fn(w->arg, scope, len, shared || w->new_side, d, why) : LB_OK;
+}
+
+/* Each distinct '/'-ended prefix of the side's paths, the root's included, once. */
+static enum lb_err diff_side(const struct diff_walk *w, struct lb_why *why)
+{
+    const struct rep_part *p = w->new_side ? w->to : w->from;
+    enum lb_err err = LB_OK;
+
+    for (size_t i = 0; err == LB_OK && i < p->npaths; i++) {
+        const char *path = p->paths[i];
+
+        if (path[0] == '\0')
+            continue;
+        for (size_t len = 2; err == LB_OK && path[len - 1] != '\0'; len++) {
+            bool seen = false;
+
+            if (path[len - 1] != '/')
+                continue;
+            for (size_t k = 0; k < i && !seen; k++)
+                seen = strlen(p->paths[k]) >= len && strncmp(p->paths[k], path, len) == 0;
+            if (!seen)
+                err = diff_scope(w, path, len, why);
+        }
+    }
+    return err;
+}
+
+enum lb_err rep_part_diff(const struct rep_part *from, const struct rep_part *to, bool same_key,
+                          rep_delta_fn fn, void *arg, struct lb_why *why)
+{
+    struct diff_walk w = {from, to, to, same_key, false, fn, arg};
+    enum lb_err err = diff_side(&w, why);
+
+    if (err != LB_OK)
+        return err;
+    w.new_side = true;
+    w.other = from;
+    return diff_side(&w, why);
 }

@@ -9,6 +9,7 @@
  * names, kinds and paths.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "envelope.h"
@@ -84,6 +85,56 @@ const struct store_migration rep_migrations[] = {
         "  rows INTEGER NOT NULL, created_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL)"
         "  WITHOUT ROWID;"
         "CREATE INDEX rep_exports_by_expiry ON rep_exports (expires_ms);"},
+    /*
+     * The overview without a scan per request (docs/performance.md): counts
+     * per scope maintained as events arrive. A migration runs before the
+     * runtime's lb_org exists on a new database, so it reads only reporting's
+     * own tables; subscriptions get their scope path from the sweep
+     * (rep_store_subscriptions_repair).
+     */
+    {2, /* Every org each license is assigned to: moves recompute the shown-under choice. */
+     "CREATE TABLE rep_assigned ("
+     "  tenant TEXT NOT NULL, license TEXT NOT NULL, org TEXT NOT NULL,"
+     "  PRIMARY KEY (tenant, license, org)) WITHOUT ROWID;"
+     "CREATE INDEX rep_assigned_by_org ON rep_assigned (tenant, org);"
+     "INSERT INTO rep_assigned (tenant, license, org) "
+     "  SELECT DISTINCT tenant, license, org FROM rep_shown;"
+     /* Each license once under every ancestor-or-self scope of the orgs it is shown under. */
+     "CREATE TABLE rep_overview ("
+     "  tenant TEXT NOT NULL, scope_path TEXT NOT NULL, product TEXT NOT NULL,"
+     "  delivery TEXT NOT NULL, expires_ms INTEGER NOT NULL, licenses INTEGER NOT NULL,"
+     "  deployed INTEGER NOT NULL, lim INTEGER NOT NULL, scans_used INTEGER NOT NULL,"
+     "  PRIMARY KEY (tenant, scope_path, product, delivery, expires_ms)) WITHOUT ROWID;"
+     "INSERT INTO rep_overview (tenant, scope_path, product, delivery, expires_ms, licenses,"
+     "  deployed, lim, scans_used) "
+     "WITH RECURSIVE cut (tenant, license, path, pos) AS ("
+     "  SELECT tenant, license, org_path, instr(substr(org_path, 2), '/') + 1 FROM rep_shown"
+     "  UNION SELECT tenant, license, path, pos + instr(substr(path, pos + 1), '/') FROM cut"
+     "  WHERE instr(substr(path, pos + 1), '/') > 0),"
+     " scopes AS (SELECT DISTINCT tenant, license, substr(path, 1, pos) AS scope FROM cut),"
+     " one AS (SELECT tenant, license, product, delivery, expires_ms, deployed, lim,"
+     "  scans_used FROM rep_shown GROUP BY tenant, license) "
+     "SELECT c.tenant, c.scope, o.product, o.delivery, o.expires_ms, COUNT(*), SUM(o.deployed),"
+     "  SUM(o.lim), SUM(o.scans_used) FROM scopes c JOIN one o ON o.tenant = c.tenant"
+     "  AND o.license = c.license GROUP BY 1, 2, 3, 4, 5;"
+     /* The soonest expirations of a scope: one index range per expiration day. */
+     "CREATE INDEX rep_shown_by_expiry ON rep_shown (tenant, expires_ms, org_path);"
+     /* Subscriptions: seats counted as they come, the customer's path as scope. */
+     "ALTER TABLE rep_subscriptions ADD COLUMN seats INTEGER NOT NULL DEFAULT 0;"
+     "ALTER TABLE rep_subscriptions ADD COLUMN customer_path TEXT;"
+     "UPDATE rep_subscriptions SET seats = (SELECT COUNT(*) FROM rep_seats e"
+     "  WHERE e.tenant = rep_subscriptions.tenant AND e.subscription = rep_subscriptions.id);"
+     "CREATE INDEX rep_subscriptions_unplaced ON rep_subscriptions (tenant, id)"
+     "  WHERE customer_path IS NULL;"
+     "CREATE INDEX rep_subscriptions_by_over ON rep_subscriptions"
+     "  (tenant, seats - quantity DESC, customer, id, customer_path) WHERE status != 'cancelled';"
+     "CREATE INDEX rep_subscriptions_trials ON rep_subscriptions"
+     "  (tenant, trial_end_ms, customer, id, customer_path) WHERE status = 'in_trial';"
+     /* Subscriptions not cancelled, once under every ancestor-or-self of their customer. */
+     "CREATE TABLE rep_seat_totals ("
+     "  tenant TEXT NOT NULL, scope_path TEXT NOT NULL, package TEXT NOT NULL,"
+     "  subscriptions INTEGER NOT NULL, purchased INTEGER NOT NULL, consumed INTEGER NOT NULL,"
+     "  PRIMARY KEY (tenant, scope_path, package)) WITHOUT ROWID;"},
 };
 const size_t rep_migration_count = sizeof(rep_migrations) / sizeof(rep_migrations[0]);
 
@@ -202,8 +253,10 @@ enum lb_err rep_store_org_path(struct store *s, const char *tenant, const char *
     bind_text(st, 1, tenant);
     bind_text(st, 2, org);
     rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        (void)snprintf(ret_path, size, "%s", col_text(st, 0));
+    if (rc == SQLITE_ROW && (size_t)snprintf(ret_path, size, "%s", col_text(st, 0)) >= size) {
+        sqlite3_reset(st);
+        return lb_fail(why, LB_ETOOBIG, "org %s: its path is longer than %zu bytes", org, size - 1);
+    }
     sqlite3_reset(st);
     if (rc == SQLITE_DONE)
         return lb_fail(why, LB_ENOTFOUND, "org %s is not known in tenant %s", org, tenant);
@@ -243,16 +296,229 @@ enum lb_err rep_store_customer_of(struct store *s, const char *tenant, const cha
     return LB_OK;
 }
 
+/* ---- the overview's counts: rep_overview (licenses), rep_seat_totals (subscriptions) ---- */
+
+/*
+ * A license as the overview counts it: its values under the orgs it is shown
+ * under. `part.paths` point into `paths`: never copy one by value.
+ */
+struct license_part {
+    struct rep_part part; /* v: 1, deployed, lim, scans_used */
+    char paths[REP_LICENSE_ORGS_MAX][REP_PATH_SIZE];
+    char product[REP_PRODUCT_MAX + 1];
+    char delivery[16];
+    int64_t expires_ms;
+};
+
+/* What overview_add changes: the old and new key of one license. */
+struct license_change {
+    struct store *s;
+    const char *tenant;
+    const struct license_part *from, *to;
+};
+
+static enum lb_err overview_add(void *arg, const char *scope, size_t len, bool new_key,
+                                const int64_t d[REP_PART_VALUES], struct lb_why *why)
+{
+    static const char add[] =
+        "INSERT INTO rep_overview (tenant, scope_path, product, delivery, expires_ms, licenses, "
+        "deployed, lim, scans_used) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+        "ON CONFLICT (tenant, scope_path, product, delivery, expires_ms) DO UPDATE SET "
+        "licenses = licenses + ?6, deployed = deployed + ?7, lim = lim + ?8, "
+        "scans_used = scans_used + ?9";
+    static const char drop[] =
+        "DELETE FROM rep_overview WHERE tenant = ?1 AND scope_path = ?2 AND product = ?3 "
+        "AND delivery = ?4 AND expires_ms = ?5 AND licenses <= 0";
+    const struct license_change *c = arg;
+    const struct license_part *key = new_key ? c->to : c->from;
+    enum lb_err err = LB_OK;
+
+    /* A license leaving the scope may leave an empty row: drop it (the second pass). */
+    for (int pass = 0; err == LB_OK && pass < (d[0] < 0 ? 2 : 1); pass++) {
+        sqlite3_stmt *st = store_stmt(c->s, pass == 0 ? add : drop, why);
+
+        if (st == NULL)
+            return LB_EINTERNAL;
+        bind_text(st, 1, c->tenant);
+        sqlite3_bind_text(st, 2, scope, (int)len, SQLITE_TRANSIENT);
+        bind_text(st, 3, key->product);
+        bind_text(st, 4, key->delivery);
+        sqlite3_bind_int64(st, 5, key->expires_ms);
+        for (int k = 0; pass == 0 && k < REP_PART_VALUES; k++)
+            sqlite3_bind_int64(st, 6 + k, d[k]);
+        err = store_step_done(c->s, st, why);
+    }
+    return err;
+}
+
+/* The license's contribution as stored: the rows it is shown under now (none: npaths 0). */
+static enum lb_err license_part_read(struct store *s, const char *tenant, const char *license,
+                                     struct license_part *ret, struct lb_why *why)
+{
+    static const char sql[] = "SELECT org_path, product, delivery, expires_ms, deployed, lim, "
+                              "scans_used FROM rep_shown WHERE tenant = ? AND license = ? "
+                              "ORDER BY org_path";
+    sqlite3_stmt *st = store_stmt(s, sql, why);
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
+    if (st == NULL)
+        return LB_EINTERNAL;
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, license);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && ret->part.npaths < REP_LICENSE_ORGS_MAX) {
+        size_t i = ret->part.npaths++;
+
+        (void)snprintf(ret->paths[i], sizeof(ret->paths[i]), "%s", col_text(st, 0));
+        ret->part.paths[i] = ret->paths[i];
+        (void)snprintf(ret->product, sizeof(ret->product), "%s", col_text(st, 1));
+        (void)snprintf(ret->delivery, sizeof(ret->delivery), "%s", col_text(st, 2));
+        ret->expires_ms = sqlite3_column_int64(st, 3);
+        ret->part.v[0] = 1;
+        ret->part.v[1] = sqlite3_column_int64(st, 4);
+        ret->part.v[2] = sqlite3_column_int64(st, 5);
+        ret->part.v[3] = sqlite3_column_int64(st, 6);
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return step_failed(s, st, rc, "reading where a license is shown", why);
+    sqlite3_reset(st);
+    return LB_OK;
+}
+
+/* Whether the part holds `path`. */
+static bool part_has(const struct rep_part *p, const char *path)
+{
+    for (size_t i = 0; i < p->npaths; i++) {
+        if (strcmp(p->paths[i], path) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* rep_assigned := the license's orgs (written only when they changed). */
+static enum lb_err assigned_put(struct store *s, const char *tenant, const struct rep_license *l,
+                                struct lb_why *why)
+{
+    static const char sel[] = "SELECT org FROM rep_assigned WHERE tenant = ? AND license = ?";
+    static const char del[] = "DELETE FROM rep_assigned WHERE tenant = ? AND license = ?";
+    static const char ins[] =
+        "INSERT OR IGNORE INTO rep_assigned (tenant, license, org) VALUES (?, ?, ?)";
+    sqlite3_stmt *st = store_stmt(s, sel, why);
+    size_t distinct = 0, stored = 0;
+    bool same = true;
+    enum lb_err err;
+    int rc;
+
+    if (st == NULL)
+        return LB_EINTERNAL;
+    for (size_t i = 0; i < l->org_count; i++) {
+        bool again = false;
+
+        for (size_t j = 0; j < i && !again; j++)
+            again = strcmp(l->orgs[i], l->orgs[j]) == 0;
+        distinct += !again;
+    }
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, l->id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bool known = false;
+
+        for (size_t i = 0; i < l->org_count && !known; i++)
+            known = strcmp(l->orgs[i], col_text(st, 0)) == 0;
+        same = same && known;
+        stored++;
+    }
+    if (rc != SQLITE_DONE)
+        return step_failed(s, st, rc, "reading assigned orgs", why);
+    sqlite3_reset(st);
+    if (same && stored == distinct)
+        return LB_OK;
+    st = store_stmt(s, del, why);
+    if (st == NULL)
+        return LB_EINTERNAL;
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, l->id);
+    err = store_step_done(s, st, why);
+    for (size_t i = 0; err == LB_OK && i < l->org_count; i++) {
+        st = store_stmt(s, ins, why);
+        if (st == NULL)
+            return LB_EINTERNAL;
+        bind_text(st, 1, tenant);
+        bind_text(st, 2, l->id);
+        bind_text(st, 3, l->orgs[i]);
+        err = store_step_done(s, st, why);
+    }
+    return err;
+}
+
+/* Binds the snapshot's values to ?3..?12 of the statements below. */
+static void bind_license_values(sqlite3_stmt *st, const struct rep_license *l)
+{
+    bind_text(st, 3, l->key);
+    bind_text(st, 4, l->product);
+    bind_text(st, 5, l->delivery);
+    bind_text(st, 6, l->type);
+    sqlite3_bind_int64(st, 7, l->start_ms);
+    sqlite3_bind_int64(st, 8, l->expires_ms);
+    sqlite3_bind_int64(st, 9, l->limit);
+    sqlite3_bind_int64(st, 10, l->deployed);
+    sqlite3_bind_int64(st, 11, l->scans_used);
+    bind_text(st, 12, l->note);
+}
+
+/* Writes the rows of `to` for the license, in place of those of `from`. */
+static enum lb_err shown_put(struct store *s, const char *tenant, const struct rep_license *l,
+                             const struct license_part *from, const struct license_part *to,
+                             const char *const *to_orgs, struct lb_why *why)
+{
+    static const char upd[] =
+        "UPDATE rep_shown SET key = ?3, product = ?4, delivery = ?5, type = ?6, start_ms = ?7, "
+        "expires_ms = ?8, lim = ?9, deployed = ?10, scans_used = ?11, note = ?12 "
+        "WHERE tenant = ?1 AND license = ?2";
+    static const char del[] = "DELETE FROM rep_shown WHERE tenant = ?1 AND license = ?2";
+    static const char ins[] =
+        "INSERT OR REPLACE INTO rep_shown (tenant, license, key, product, delivery, type, "
+        "start_ms, expires_ms, lim, deployed, scans_used, note, org_path, org) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+    bool same_rows = from->part.npaths > 0;
+    sqlite3_stmt *st;
+    enum lb_err err;
+
+    for (size_t i = 0; same_rows && i < from->part.npaths; i++)
+        same_rows = part_has(&to->part, from->paths[i]);
+    for (size_t i = 0; same_rows && i < to->part.npaths; i++)
+        same_rows = part_has(&from->part, to->paths[i]);
+    /* Shown where it was (most changes: deployments, notes, renewals): one update. */
+    st = store_stmt(s, same_rows ? upd : del, why);
+    if (st == NULL)
+        return LB_EINTERNAL;
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, l->id);
+    if (same_rows)
+        bind_license_values(st, l);
+    err = store_step_done(s, st, why);
+    for (size_t i = 0; !same_rows && err == LB_OK && i < to->part.npaths; i++) {
+        st = store_stmt(s, ins, why);
+        if (st == NULL)
+            return LB_EINTERNAL;
+        bind_text(st, 1, tenant);
+        bind_text(st, 2, l->id);
+        bind_license_values(st, l);
+        bind_text(st, 13, to->paths[i]);
+        bind_text(st, 14, to_orgs[i]);
+        err = store_step_done(s, st, why);
+    }
+    return err;
+}
+
 enum lb_err rep_store_license_place(struct store *s, const char *tenant,
                                     const struct rep_license *l, struct lb_why *why)
 {
-    static const char del[] = "DELETE FROM rep_shown WHERE tenant = ? AND license = ?";
-    static const char ins[] =
-        "INSERT OR REPLACE INTO rep_shown (tenant, org_path, license, org, key, product, "
-        "delivery, type, start_ms, expires_ms, lim, deployed, scans_used, note) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    char paths[REP_LICENSE_ORGS_MAX][1100];
-    sqlite3_stmt *st;
+    char paths[REP_LICENSE_ORGS_MAX][REP_PATH_SIZE];
+    const char *to_orgs[REP_LICENSE_ORGS_MAX] = {0};
+    struct license_part from, to;
+    struct license_change change = {s, tenant, &from, &to};
+    bool same_key;
     enum lb_err err;
 
     for (size_t i = 0; i < l->org_count; i++) {
@@ -264,54 +530,308 @@ enum lb_err rep_store_license_place(struct store *s, const char *tenant,
         if (err != LB_OK)
             return err;
     }
-    st = store_stmt(s, del, why);
-    if (st == NULL)
-        return LB_EINTERNAL;
-    bind_text(st, 1, tenant);
-    bind_text(st, 2, l->id);
-    err = store_step_done(s, st, why);
-    for (size_t i = 0; err == LB_OK && i < l->org_count; i++) {
+    memset(&to, 0, sizeof(to));
+    (void)snprintf(to.product, sizeof(to.product), "%s", l->product);
+    (void)snprintf(to.delivery, sizeof(to.delivery), "%s", l->delivery);
+    to.expires_ms = l->expires_ms;
+    to.part.v[0] = 1;
+    to.part.v[1] = l->deployed;
+    to.part.v[2] = l->limit;
+    to.part.v[3] = l->scans_used;
+    for (size_t i = 0; i < l->org_count; i++) {
         bool below = false;
 
-        /* Shown only where no other assigned org lies below this one. */
+        /* Shown only where no other assigned org lies below this one (and once per org). */
         for (size_t j = 0; j < l->org_count && !below; j++)
             below = j != i && strlen(paths[j]) > strlen(paths[i]) &&
                     strncmp(paths[j], paths[i], strlen(paths[i])) == 0;
-        if (below)
+        if (below || part_has(&to.part, paths[i]))
             continue;
-        st = store_stmt(s, ins, why);
+        (void)snprintf(to.paths[to.part.npaths], REP_PATH_SIZE, "%s", paths[i]);
+        to.part.paths[to.part.npaths] = to.paths[to.part.npaths];
+        to_orgs[to.part.npaths++] = l->orgs[i];
+    }
+    err = license_part_read(s, tenant, l->id, &from, why);
+    if (err == LB_OK)
+        err = shown_put(s, tenant, l, &from, &to, to_orgs, why);
+    same_key = strcmp(from.product, to.product) == 0 && strcmp(from.delivery, to.delivery) == 0 &&
+               from.expires_ms == to.expires_ms;
+    if (err == LB_OK)
+        err = rep_part_diff(&from.part, &to.part, same_key, overview_add, &change, why);
+    return err == LB_OK ? assigned_put(s, tenant, l, why) : err;
+}
+
+/* The license as stored, to place again (values from rep_shown, orgs from rep_assigned). */
+static enum lb_err license_load(struct store *s, const char *tenant, const char *id,
+                                struct rep_license *ret, struct lb_why *why)
+{
+    static const char values[] =
+        "SELECT key, product, delivery, type, start_ms, expires_ms, lim, deployed, scans_used, "
+        "note FROM rep_shown WHERE tenant = ? AND license = ? LIMIT 1";
+    static const char orgs[] =
+        "SELECT org FROM rep_assigned WHERE tenant = ? AND license = ? ORDER BY org";
+    sqlite3_stmt *st = store_stmt(s, values, why);
+    int rc;
+
+    memset(ret, 0, sizeof(*ret));
+    if (st == NULL)
+        return LB_EINTERNAL;
+    (void)snprintf(ret->id, sizeof(ret->id), "%s", id);
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        (void)snprintf(ret->key, sizeof(ret->key), "%s", col_text(st, 0));
+        (void)snprintf(ret->product, sizeof(ret->product), "%s", col_text(st, 1));
+        (void)snprintf(ret->delivery, sizeof(ret->delivery), "%s", col_text(st, 2));
+        (void)snprintf(ret->type, sizeof(ret->type), "%s", col_text(st, 3));
+        ret->start_ms = sqlite3_column_int64(st, 4);
+        ret->expires_ms = sqlite3_column_int64(st, 5);
+        ret->limit = sqlite3_column_int64(st, 6);
+        ret->deployed = sqlite3_column_int64(st, 7);
+        ret->scans_used = sqlite3_column_int64(st, 8);
+        (void)snprintf(ret->note, sizeof(ret->note), "%s", col_text(st, 9));
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_DONE)
+        return lb_fail(why, LB_ENOTFOUND, "license %s is shown nowhere", id);
+    if (rc != SQLITE_ROW)
+        return lb_fail(why, store_err(rc), "reading license: %s", sqlite3_errmsg(store_db(s)));
+    st = store_stmt(s, orgs, why);
+    if (st == NULL)
+        return LB_EINTERNAL;
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && ret->org_count < REP_LICENSE_ORGS_MAX)
+        (void)snprintf(ret->orgs[ret->org_count++], REP_ORG_MAX + 1, "%s", col_text(st, 0));
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        return step_failed(s, st, rc, "reading assigned orgs", why);
+    sqlite3_reset(st);
+    return LB_OK;
+}
+
+/* A subscription as the seat totals count it (nothing while cancelled or not placed). */
+struct sub_part {
+    struct rep_part part; /* v: 1, quantity, seats; paths[0] points at `path` */
+    char path[REP_PATH_SIZE];
+    char package[REP_PRODUCT_MAX + 1];
+};
+
+struct sub_change {
+    struct store *s;
+    const char *tenant;
+    const struct sub_part *from, *to;
+};
+
+static enum lb_err totals_add(void *arg, const char *scope, size_t len, bool new_key,
+                              const int64_t d[REP_PART_VALUES], struct lb_why *why)
+{
+    static const char add[] =
+        "INSERT INTO rep_seat_totals (tenant, scope_path, package, subscriptions, purchased, "
+        "consumed) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (tenant, scope_path, package) "
+        "DO UPDATE SET subscriptions = subscriptions + ?4, purchased = purchased + ?5, "
+        "consumed = consumed + ?6";
+    static const char drop[] = "DELETE FROM rep_seat_totals WHERE tenant = ?1 AND scope_path = ?2 "
+                               "AND package = ?3 AND subscriptions <= 0";
+    const struct sub_change *c = arg;
+    const struct sub_part *key = new_key ? c->to : c->from;
+    enum lb_err err = LB_OK;
+
+    for (int pass = 0; err == LB_OK && pass < (d[0] < 0 ? 2 : 1); pass++) {
+        sqlite3_stmt *st = store_stmt(c->s, pass == 0 ? add : drop, why);
+
         if (st == NULL)
             return LB_EINTERNAL;
-        bind_text(st, 1, tenant);
-        bind_text(st, 2, paths[i]);
-        bind_text(st, 3, l->id);
-        bind_text(st, 4, l->orgs[i]);
-        bind_text(st, 5, l->key);
-        bind_text(st, 6, l->product);
-        bind_text(st, 7, l->delivery);
-        bind_text(st, 8, l->type);
-        sqlite3_bind_int64(st, 9, l->start_ms);
-        sqlite3_bind_int64(st, 10, l->expires_ms);
-        sqlite3_bind_int64(st, 11, l->limit);
-        sqlite3_bind_int64(st, 12, l->deployed);
-        sqlite3_bind_int64(st, 13, l->scans_used);
-        bind_text(st, 14, l->note);
-        err = store_step_done(s, st, why);
+        bind_text(st, 1, c->tenant);
+        sqlite3_bind_text(st, 2, scope, (int)len, SQLITE_TRANSIENT);
+        bind_text(st, 3, key->package);
+        for (int k = 0; pass == 0 && k < 3; k++)
+            sqlite3_bind_int64(st, 4 + k, d[k]);
+        err = store_step_done(c->s, st, why);
     }
     return err;
 }
 
-enum lb_err rep_store_org_moved(struct store *s, const char *tenant, struct lb_why *why)
+static enum lb_err sub_part_read(struct store *s, const char *tenant, const char *id,
+                                 struct sub_part *ret, struct lb_why *why)
 {
-    static const char sql[] =
-        "UPDATE rep_shown SET org_path = (SELECT o.path FROM lb_org o "
-        "WHERE o.tenant = rep_shown.tenant AND o.id = rep_shown.org) WHERE tenant = ?";
+    static const char sql[] = "SELECT package, status, quantity, seats, customer_path "
+                              "FROM rep_subscriptions WHERE tenant = ? AND id = ?";
     sqlite3_stmt *st = store_stmt(s, sql, why);
+    int rc;
 
+    memset(ret, 0, sizeof(*ret));
+    ret->part.paths[0] = ret->path;
     if (st == NULL)
         return LB_EINTERNAL;
     bind_text(st, 1, tenant);
-    return store_step_done(s, st, why);
+    bind_text(st, 2, id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && strcmp(col_text(st, 1), "cancelled") != 0 &&
+        sqlite3_column_type(st, 4) != SQLITE_NULL) {
+        (void)snprintf(ret->package, sizeof(ret->package), "%s", col_text(st, 0));
+        (void)snprintf(ret->path, sizeof(ret->path), "%s", col_text(st, 4));
+        ret->part.npaths = 1;
+        ret->part.v[0] = 1;
+        ret->part.v[1] = sqlite3_column_int64(st, 2);
+        ret->part.v[2] = sqlite3_column_int64(st, 3);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return lb_fail(why, store_err(rc), "reading subscription: %s", sqlite3_errmsg(store_db(s)));
+    return LB_OK;
+}
+
+/* Moves the seat totals from what `from` counted to what the subscription counts now. */
+static enum lb_err totals_follow(struct store *s, const char *tenant, const char *id,
+                                 const struct sub_part *from, struct lb_why *why)
+{
+    struct sub_part to;
+    struct sub_change change = {s, tenant, from, &to};
+    enum lb_err err = sub_part_read(s, tenant, id, &to, why);
+
+    if (err != LB_OK)
+        return err;
+    return rep_part_diff(&from->part, &to.part, strcmp(from->package, to.package) == 0, totals_add,
+                         &change, why);
+}
+
+enum lb_err rep_store_org_moved(struct store *s, const char *tenant, const char *org,
+                                struct lb_why *why)
+{
+    /* What was assigned or subscribed under the moved subtree (the tree has moved already). */
+    static const char licenses[] =
+        "SELECT DISTINCT license FROM rep_assigned WHERE tenant = ?1 AND org IN "
+        "(SELECT id FROM lb_org WHERE tenant = ?1 AND path >= ?2 AND path < ?3) ORDER BY license";
+    static const char subs[] =
+        "SELECT id FROM rep_subscriptions WHERE tenant = ?1 AND customer IN "
+        "(SELECT id FROM lb_org WHERE tenant = ?1 AND path >= ?2 AND path < ?3) ORDER BY id";
+    static const char repath[] =
+        "UPDATE rep_subscriptions SET customer_path = (SELECT o.path FROM lb_org o "
+        "WHERE o.tenant = rep_subscriptions.tenant AND o.id = rep_subscriptions.customer) "
+        "WHERE tenant = ? AND id = ?";
+    char path[REP_PATH_SIZE];
+    char hi[REP_PATH_SIZE];
+    char(*ids)[REP_ENTITY_MAX + 1] = NULL;
+    size_t n = 0, size = 0;
+    enum lb_err err = rep_store_org_path(s, tenant, org, path, sizeof(path), why);
+
+    range_end(path, hi, sizeof(hi));
+    for (int kind = 0; err == LB_OK && kind < 2; kind++) {
+        sqlite3_stmt *st = store_stmt(s, kind == 0 ? licenses : subs, why);
+        int rc;
+
+        if (st == NULL) {
+            err = LB_EINTERNAL;
+            break;
+        }
+        n = 0;
+        bind_text(st, 1, tenant);
+        bind_text(st, 2, path);
+        bind_text(st, 3, hi);
+        /* Collected first: placing writes the tables this reads. */
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (n == size) {
+                size_t bigger = size ? 2 * size : 64;
+                void *more = realloc(ids, bigger * sizeof(*ids));
+
+                if (more == NULL) {
+                    sqlite3_reset(st);
+                    free(ids);
+                    return lb_fail(why, LB_ENOMEM, "out of memory");
+                }
+                ids = more;
+                size = bigger;
+            }
+            (void)snprintf(ids[n++], REP_ENTITY_MAX + 1, "%s", col_text(st, 0));
+        }
+        if (rc != SQLITE_DONE)
+            err = step_failed(s, st, rc, "listing what an org move touches", why);
+        else
+            sqlite3_reset(st);
+        for (size_t i = 0; err == LB_OK && i < n; i++) {
+            if (kind == 0) {
+                /* The shown-under choice and every count above it, from the new tree. */
+                struct rep_license l;
+
+                err = license_load(s, tenant, ids[i], &l, why);
+                if (err == LB_OK)
+                    err = rep_store_license_place(s, tenant, &l, why);
+                else if (err == LB_ENOTFOUND)
+                    err = LB_OK; /* assigned, shown nowhere: nothing to move */
+            } else {
+                struct sub_part from;
+
+                err = sub_part_read(s, tenant, ids[i], &from, why);
+                st = err == LB_OK ? store_stmt(s, repath, why) : NULL;
+                if (err == LB_OK && st == NULL)
+                    err = LB_EINTERNAL;
+                if (err == LB_OK) {
+                    bind_text(st, 1, tenant);
+                    bind_text(st, 2, ids[i]);
+                    err = store_step_done(s, st, why);
+                }
+                if (err == LB_OK)
+                    err = totals_follow(s, tenant, ids[i], &from, why);
+            }
+        }
+    }
+    free(ids);
+    return err;
+}
+
+enum lb_err rep_store_subscriptions_repair(struct store *s, size_t max, size_t *ret_placed,
+                                           struct lb_why *why)
+{
+    static const char sel[] =
+        "SELECT tenant, id FROM rep_subscriptions WHERE customer_path IS NULL LIMIT ?";
+    static const char place[] =
+        "UPDATE rep_subscriptions SET customer_path = (SELECT o.path FROM lb_org o "
+        "WHERE o.tenant = rep_subscriptions.tenant AND o.id = rep_subscriptions.customer) "
+        "WHERE tenant = ?1 AND id = ?2 AND customer_path IS NULL AND EXISTS (SELECT 1 "
+        "FROM lb_org o WHERE o.tenant = ?1 AND o.id = rep_subscriptions.customer)";
+    char(*keys)[2][REP_ENTITY_MAX + 1] = NULL;
+    sqlite3_stmt *st = store_stmt(s, sel, why);
+    size_t n = 0;
+    enum lb_err err = LB_OK;
+    int rc;
+
+    *ret_placed = 0;
+    if (st == NULL)
+        return LB_EINTERNAL;
+    keys = calloc(max > 0 ? max : 1, sizeof(*keys));
+    if (keys == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    sqlite3_bind_int64(st, 1, (int64_t)max);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+        (void)snprintf(keys[n][0], REP_ENTITY_MAX + 1, "%s", col_text(st, 0));
+        (void)snprintf(keys[n][1], REP_ENTITY_MAX + 1, "%s", col_text(st, 1));
+        n++;
+    }
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        err = step_failed(s, st, rc, "listing subscriptions without a scope", why);
+    else
+        sqlite3_reset(st);
+    for (size_t i = 0; err == LB_OK && i < n; i++) {
+        struct sub_part none;
+
+        memset(&none, 0, sizeof(none));
+        st = store_stmt(s, place, why);
+        if (st == NULL) {
+            err = LB_EINTERNAL;
+            break;
+        }
+        bind_text(st, 1, keys[i][0]);
+        bind_text(st, 2, keys[i][1]);
+        err = store_step_done(s, st, why);
+        /* A customer the tree does not know (yet) stays unplaced, and uncounted. */
+        if (err == LB_OK && sqlite3_changes(store_db(s)) > 0) {
+            err = totals_follow(s, keys[i][0], keys[i][1], &none, why);
+            *ret_placed += err == LB_OK;
+        }
+    }
+    free(keys);
+    return err;
 }
 
 enum lb_err rep_store_history_add(struct store *s, const char *tenant, const char *license,
@@ -373,17 +893,33 @@ enum lb_err rep_store_deployment_put(struct store *s, const char *tenant, const 
 enum lb_err rep_store_subscription_put(struct store *s, const char *tenant,
                                        const struct rep_subscription *sub, struct lb_why *why)
 {
+    /* A new row counts the seats that came before it (none, in the stream's order). */
     static const char sql[] =
         "INSERT INTO rep_subscriptions (tenant, id, customer, package, seat_basis, status, "
-        "quantity, trial_end_ms, billing_start_ms, billing_end_ms, version) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant, id) DO UPDATE SET "
+        "quantity, trial_end_ms, billing_start_ms, billing_end_ms, version, customer_path, seats) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, (SELECT COUNT(*) FROM "
+        "rep_seats e WHERE e.tenant = ?1 AND e.subscription = ?2)) "
+        "ON CONFLICT (tenant, id) DO UPDATE SET "
         "customer = excluded.customer, package = excluded.package, "
         "seat_basis = excluded.seat_basis, status = excluded.status, "
         "quantity = excluded.quantity, trial_end_ms = excluded.trial_end_ms, "
         "billing_start_ms = excluded.billing_start_ms, billing_end_ms = excluded.billing_end_ms, "
-        "version = excluded.version WHERE excluded.version >= rep_subscriptions.version";
-    sqlite3_stmt *st = store_stmt(s, sql, why);
+        "version = excluded.version, customer_path = excluded.customer_path "
+        "WHERE excluded.version >= rep_subscriptions.version";
+    char path[REP_PATH_SIZE];
+    struct sub_part from;
+    sqlite3_stmt *st;
+    enum lb_err err = rep_store_org_path(s, tenant, sub->customer, path, sizeof(path), why);
 
+    /* Streams are read in parallel: the customer may come later. Retry then. */
+    if (err == LB_ENOTFOUND)
+        return lb_fail(why, LB_EUNAVAILABLE, "subscription %s: customer %s is not known yet",
+                       sub->id, sub->customer);
+    if (err == LB_OK)
+        err = sub_part_read(s, tenant, sub->id, &from, why);
+    if (err != LB_OK)
+        return err;
+    st = store_stmt(s, sql, why);
     if (st == NULL)
         return LB_EINTERNAL;
     bind_text(st, 1, tenant);
@@ -397,17 +933,28 @@ enum lb_err rep_store_subscription_put(struct store *s, const char *tenant,
     bind_time(st, 9, sub->billing_start_ms);
     bind_time(st, 10, sub->billing_end_ms);
     sqlite3_bind_int64(st, 11, sub->version);
-    return store_step_done(s, st, why);
+    bind_text(st, 12, path);
+    err = store_step_done(s, st, why);
+    if (err != LB_OK || sqlite3_changes(store_db(s)) == 0)
+        return err; /* an older version: nothing changed */
+    return totals_follow(s, tenant, sub->id, &from, why);
 }
 
 enum lb_err rep_store_seat(struct store *s, const char *tenant, const char *subscription,
                            const char *user, const char *group, bool assigned, struct lb_why *why)
 {
-    static const char ins[] = "INSERT OR REPLACE INTO rep_seats (tenant, subscription, user, grp) "
-                              "VALUES (?, ?, ?, ?)";
+    static const char ins[] = "INSERT OR IGNORE INTO rep_seats (tenant, subscription, user, grp) "
+                              "VALUES (?1, ?2, ?3, ?4)";
+    static const char regroup[] =
+        "UPDATE rep_seats SET grp = ?4 WHERE tenant = ?1 AND subscription = ?2 AND user = ?3";
     static const char del[] =
-        "DELETE FROM rep_seats WHERE tenant = ? AND subscription = ? AND user = ?";
+        "DELETE FROM rep_seats WHERE tenant = ?1 AND subscription = ?2 AND user = ?3";
+    static const char count[] =
+        "UPDATE rep_subscriptions SET seats = seats + ?3 WHERE tenant = ?1 AND id = ?2";
     sqlite3_stmt *st = store_stmt(s, assigned ? ins : del, why);
+    struct sub_part from;
+    int64_t delta;
+    enum lb_err err;
 
     if (st == NULL)
         return LB_EINTERNAL;
@@ -416,7 +963,34 @@ enum lb_err rep_store_seat(struct store *s, const char *tenant, const char *subs
     bind_text(st, 3, user);
     if (assigned)
         bind_text(st, 4, group);
-    return store_step_done(s, st, why);
+    err = store_step_done(s, st, why);
+    if (err != LB_OK)
+        return err;
+    delta = sqlite3_changes(store_db(s)) > 0 ? (assigned ? 1 : -1) : 0;
+    if (delta == 0 && assigned) {
+        /* Held already: the group that granted it may have changed. */
+        st = store_stmt(s, regroup, why);
+        if (st == NULL)
+            return LB_EINTERNAL;
+        bind_text(st, 1, tenant);
+        bind_text(st, 2, subscription);
+        bind_text(st, 3, user);
+        bind_text(st, 4, group);
+        return store_step_done(s, st, why);
+    }
+    if (delta == 0)
+        return LB_OK;
+    err = sub_part_read(s, tenant, subscription, &from, why);
+    st = err == LB_OK ? store_stmt(s, count, why) : NULL;
+    if (err == LB_OK && st == NULL)
+        return LB_EINTERNAL;
+    if (err != LB_OK)
+        return err;
+    bind_text(st, 1, tenant);
+    bind_text(st, 2, subscription);
+    sqlite3_bind_int64(st, 3, delta);
+    err = store_step_done(s, st, why);
+    return err == LB_OK ? totals_follow(s, tenant, subscription, &from, why) : err;
 }
 
 enum lb_err rep_store_customer_put(struct store *s, const char *tenant, const char *customer,
@@ -886,15 +1460,9 @@ enum lb_err rep_store_customer_orgs(struct store *s, const struct rep_scope *sc,
     return err;
 }
 
-#define SCOPE_LICENSES                                                                             \
-    "(SELECT DISTINCT r.license, r.key, r.product, r.delivery, r.expires_ms, r.deployed, "         \
-    "r.lim, r.scans_used FROM rep_shown r WHERE r.tenant = ?1 AND r.org_path >= ?2 "               \
-    "AND r.org_path < ?3) d LEFT JOIN rep_products p ON p.id = d.product "                         \
-    "WHERE COALESCE(p.shown, 1) = 1"
-
 static void bind_scope(sqlite3_stmt *st, const struct rep_scope *sc)
 {
-    char hi[1100];
+    char hi[REP_PATH_SIZE];
 
     range_end(sc->path, hi, sizeof(hi));
     bind_text(st, 1, sc->tenant);
@@ -904,20 +1472,91 @@ static void bind_scope(sqlite3_stmt *st, const struct rep_scope *sc)
     sqlite3_bind_int64(st, 5, sc->window_ms);
 }
 
-static enum lb_err overview_licenses(struct store *s, const struct rep_scope *sc, cJSON *reply,
-                                     struct lb_why *why)
+/* The expiration days (exact expires_ms values) the scope's soonest list looks at. */
+struct expiry_days {
+    int64_t *ms;
+    size_t count, size;
+};
+
+static bool days_add(struct expiry_days *d, int64_t ms)
+{
+    for (size_t i = 0; i < d->count; i++) {
+        if (d->ms[i] == ms)
+            return true;
+    }
+    if (d->count == d->size) {
+        size_t size = d->size ? 2 * d->size : 128;
+        int64_t *more = realloc(d->ms, size * sizeof(*more));
+
+        if (more == NULL)
+            return false;
+        d->ms = more;
+        d->size = size;
+    }
+    d->ms[d->count++] = ms;
+    return true;
+}
+
+static int cmp_ms(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a;
+    int64_t y = *(const int64_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* One product of by_product, its counters created at 0. */
+static cJSON *product_entry(cJSON *products, sqlite3_stmt *st, bool cloud)
+{
+    cJSON *cur = cJSON_CreateObject();
+    cJSON *counts = cur != NULL && cJSON_AddItemToArray(products, cur)
+                        ? cJSON_AddObjectToObject(cur, "by_status")
+                        : NULL;
+
+    if (counts == NULL || !cJSON_AddStringToObject(cur, "product", col_text(st, 0)) ||
+        !cJSON_AddStringToObject(cur, "name", col_text(st, 1)) ||
+        !cJSON_AddStringToObject(cur, "delivery", col_text(st, 2)) ||
+        !cJSON_AddNumberToObject(counts, "active", 0) ||
+        !cJSON_AddNumberToObject(counts, "expiring", 0) ||
+        !cJSON_AddNumberToObject(counts, "expired", 0) ||
+        !cJSON_AddNumberToObject(cur, "licenses", 0) ||
+        !cJSON_AddNumberToObject(cur, cloud ? "scans_used" : "deployed", 0) ||
+        !cJSON_AddNumberToObject(cur, cloud ? "scan_limit" : "purchased", 0))
+        return NULL;
+    return cur;
+}
+
+static void add_to(cJSON *o, const char *name, double n)
+{
+    cJSON *item = cJSON_GetObjectItem(o, name);
+
+    if (item != NULL)
+        cJSON_SetNumberValue(item, item->valuedouble + n);
+}
+
+/*
+ * Counts by status and product, deployed vs purchased, and what expires in
+ * 30/60/90 days, from the scope's rows of rep_overview (products x distinct
+ * expiration days; the status of each row computed now). Collects the
+ * expiration days of the next 90 days into `days` for the soonest list.
+ */
+static enum lb_err overview_counts(struct store *s, const struct rep_scope *sc, cJSON *reply,
+                                   struct expiry_days *days, struct lb_why *why)
 {
     static const char sql[] =
-        "SELECT d.product, COALESCE(p.name, d.product), d.delivery, "
-        "CASE WHEN ?4 >= d.expires_ms THEN 'expired' WHEN ?4 >= d.expires_ms - ?5 "
-        "THEN 'expiring' ELSE 'active' END AS status, COUNT(*), SUM(d.deployed), SUM(d.lim), "
-        "SUM(d.scans_used) FROM " SCOPE_LICENSES " GROUP BY d.product, status "
-        "ORDER BY d.product, status";
+        "SELECT o.product, COALESCE(p.name, o.product), o.delivery, o.expires_ms, o.licenses, "
+        "o.deployed, o.lim, o.scans_used FROM rep_overview o "
+        "LEFT JOIN rep_products p ON p.id = o.product "
+        "WHERE o.tenant = ?1 AND o.scope_path = ?2 AND COALESCE(p.shown, 1) = 1 "
+        "ORDER BY o.product, o.delivery, o.expires_ms";
+    static const char *const names[] = {"active", "expiring", "expired"};
     sqlite3_stmt *st = store_stmt(s, sql, why);
     cJSON *by_status = cJSON_AddObjectToObject(reply, "by_status");
     cJSON *products = cJSON_AddArrayToObject(reply, "by_product");
     double totals[3] = {0, 0, 0};
+    double within[3] = {0, 0, 0}; /* 30, 60, 90 days */
     cJSON *cur = NULL;
+    bool cloud = false;
     char cur_id[REP_PRODUCT_MAX + 1] = "";
     int rc;
 
@@ -925,139 +1564,140 @@ static enum lb_err overview_licenses(struct store *s, const struct rep_scope *sc
         return LB_EINTERNAL;
     if (by_status == NULL || products == NULL)
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    bind_scope(st, sc);
+    bind_text(st, 1, sc->tenant);
+    bind_text(st, 2, sc->path);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *status = col_text(st, 3);
-        int si = strcmp(status, "active") == 0 ? 0 : strcmp(status, "expiring") == 0 ? 1 : 2;
+        int64_t expires = sqlite3_column_int64(st, 3);
         double n = (double)sqlite3_column_int64(st, 4);
-        bool cloud = strcmp(col_text(st, 2), "cloud") == 0;
-        cJSON *counts;
+        const char *status = rep_status_at(expires, sc->now_ms, sc->window_ms);
+        int si = strcmp(status, "active") == 0 ? 0 : strcmp(status, "expiring") == 0 ? 1 : 2;
 
-        totals[si] += n;
         if (cur == NULL || strcmp(cur_id, col_text(st, 0)) != 0) {
-            cur = cJSON_CreateObject();
-            counts = cur != NULL && cJSON_AddItemToArray(products, cur)
-                         ? cJSON_AddObjectToObject(cur, "by_status")
-                         : NULL;
-            if (counts == NULL || !cJSON_AddStringToObject(cur, "product", col_text(st, 0)) ||
-                !cJSON_AddStringToObject(cur, "name", col_text(st, 1)) ||
-                !cJSON_AddStringToObject(cur, "delivery", col_text(st, 2)) ||
-                !cJSON_AddNumberToObject(counts, "active", 0) ||
-                !cJSON_AddNumberToObject(counts, "expiring", 0) ||
-                !cJSON_AddNumberToObject(counts, "expired", 0) ||
-                !cJSON_AddNumberToObject(cur, "licenses", 0) ||
-                !cJSON_AddNumberToObject(cur, cloud ? "scans_used" : "deployed", 0) ||
-                !cJSON_AddNumberToObject(cur, cloud ? "scan_limit" : "purchased", 0)) {
+            /* A product's fields follow the delivery of its first row. */
+            cloud = strcmp(col_text(st, 2), "cloud") == 0;
+            cur = product_entry(products, st, cloud);
+            if (cur == NULL) {
                 sqlite3_reset(st);
                 return lb_fail(why, LB_ENOMEM, "out of memory");
             }
             (void)snprintf(cur_id, sizeof(cur_id), "%s", col_text(st, 0));
         }
-        counts = cJSON_GetObjectItem(cur, "by_status");
-        cJSON_SetNumberValue(cJSON_GetObjectItem(counts, status), n);
-        cJSON_SetNumberValue(cJSON_GetObjectItem(cur, "licenses"),
-                             cJSON_GetObjectItem(cur, "licenses")->valuedouble + n);
+        totals[si] += n;
+        add_to(cJSON_GetObjectItem(cur, "by_status"), names[si], n);
+        add_to(cur, "licenses", n);
         /* Deployed vs purchased (and scans) count licenses that are not expired. */
         if (si != 2) {
-            cJSON *used = cJSON_GetObjectItem(cur, cloud ? "scans_used" : "deployed");
-            cJSON *limit = cJSON_GetObjectItem(cur, cloud ? "scan_limit" : "purchased");
-
-            cJSON_SetNumberValue(used, used->valuedouble +
-                                           (double)sqlite3_column_int64(st, cloud ? 7 : 5));
-            cJSON_SetNumberValue(limit, limit->valuedouble + (double)sqlite3_column_int64(st, 6));
+            add_to(cur, cloud ? "scans_used" : "deployed",
+                   (double)sqlite3_column_int64(st, cloud ? 7 : 5));
+            add_to(cur, cloud ? "scan_limit" : "purchased", (double)sqlite3_column_int64(st, 6));
         }
-    }
-    if (rc != SQLITE_DONE)
-        return step_failed(s, st, rc, "counting licenses", why);
-    sqlite3_reset(st);
-    if (!cJSON_AddNumberToObject(by_status, "active", totals[0]) ||
-        !cJSON_AddNumberToObject(by_status, "expiring", totals[1]) ||
-        !cJSON_AddNumberToObject(by_status, "expired", totals[2]))
-        return lb_fail(why, LB_ENOMEM, "out of memory");
-    return LB_OK;
-}
-
-static enum lb_err overview_expiring(struct store *s, const struct rep_scope *sc, int64_t top,
-                                     cJSON *reply, struct lb_why *why)
-{
-    static const char counts_sql[] =
-        "SELECT COALESCE(SUM(d.expires_ms > ?4 AND d.expires_ms <= ?4 + 30 * 86400000), 0), "
-        "COALESCE(SUM(d.expires_ms > ?4 AND d.expires_ms <= ?4 + 60 * 86400000), 0), "
-        "COALESCE(SUM(d.expires_ms > ?4 AND d.expires_ms <= ?4 + 90 * 86400000), 0) "
-        "FROM " SCOPE_LICENSES;
-    static const char list_sql[] =
-        "SELECT r.license, r.key, r.product, COALESCE(p.name, r.product), MIN(r.org), "
-        "r.expires_ms FROM rep_shown r LEFT JOIN rep_products p ON p.id = r.product "
-        "WHERE r.tenant = ?1 AND r.org_path >= ?2 AND r.org_path < ?3 AND r.expires_ms > ?4 "
-        "AND r.expires_ms <= ?4 + 90 * 86400000 AND COALESCE(p.shown, 1) = 1 "
-        "GROUP BY r.license ORDER BY r.expires_ms, r.key LIMIT ?6";
-    sqlite3_stmt *st = store_stmt(s, counts_sql, why);
-    cJSON *exp = cJSON_AddObjectToObject(reply, "expiring");
-    cJSON *soonest;
-    int rc;
-
-    if (st == NULL)
-        return LB_EINTERNAL;
-    if (exp == NULL)
-        return lb_fail(why, LB_ENOMEM, "out of memory");
-    bind_scope(st, sc);
-    rc = sqlite3_step(st);
-    if (rc != SQLITE_ROW)
-        return step_failed(s, st, rc, "counting expiring licenses", why);
-    if (!cJSON_AddNumberToObject(exp, "within_30_days", (double)sqlite3_column_int64(st, 0)) ||
-        !cJSON_AddNumberToObject(exp, "within_60_days", (double)sqlite3_column_int64(st, 1)) ||
-        !cJSON_AddNumberToObject(exp, "within_90_days", (double)sqlite3_column_int64(st, 2))) {
-        sqlite3_reset(st);
-        return lb_fail(why, LB_ENOMEM, "out of memory");
-    }
-    sqlite3_reset(st);
-    soonest = cJSON_AddArrayToObject(exp, "soonest");
-    st = store_stmt(s, list_sql, why);
-    if (st == NULL)
-        return LB_EINTERNAL;
-    if (soonest == NULL)
-        return lb_fail(why, LB_ENOMEM, "out of memory");
-    bind_scope(st, sc);
-    sqlite3_bind_int64(st, 6, top);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        cJSON *o = cJSON_CreateObject();
-
-        if (o == NULL || !cJSON_AddItemToArray(soonest, o) ||
-            !cJSON_AddStringToObject(o, "license", col_text(st, 0)) ||
-            !cJSON_AddStringToObject(o, "key", col_text(st, 1)) ||
-            !cJSON_AddStringToObject(o, "product", col_text(st, 2)) ||
-            !cJSON_AddStringToObject(o, "product_name", col_text(st, 3)) ||
-            !cJSON_AddStringToObject(o, "org", col_text(st, 4)) ||
-            !add_date(o, "expiration", sqlite3_column_int64(st, 5) - REP_DAY_MS)) {
+        for (int w = 0; w < 3; w++) {
+            if (expires > sc->now_ms && expires <= sc->now_ms + (int64_t)(w + 1) * 30 * REP_DAY_MS)
+                within[w] += n;
+        }
+        if (expires > sc->now_ms && expires <= sc->now_ms + 90 * REP_DAY_MS &&
+            !days_add(days, expires)) {
             sqlite3_reset(st);
             return lb_fail(why, LB_ENOMEM, "out of memory");
         }
     }
     if (rc != SQLITE_DONE)
-        return step_failed(s, st, rc, "listing expiring licenses", why);
+        return step_failed(s, st, rc, "counting licenses", why);
     sqlite3_reset(st);
+    for (int i = 0; i < 3; i++) {
+        if (!cJSON_AddNumberToObject(by_status, names[i], totals[i]))
+            return lb_fail(why, LB_ENOMEM, "out of memory");
+    }
+    {
+        cJSON *exp = cJSON_AddObjectToObject(reply, "expiring");
+
+        if (exp == NULL || !cJSON_AddNumberToObject(exp, "within_30_days", within[0]) ||
+            !cJSON_AddNumberToObject(exp, "within_60_days", within[1]) ||
+            !cJSON_AddNumberToObject(exp, "within_90_days", within[2]))
+            return lb_fail(why, LB_ENOMEM, "out of memory");
+    }
     return LB_OK;
 }
 
-#define SCOPE_SUBSCRIPTIONS                                                                        \
-    "FROM rep_subscriptions s JOIN lb_org o ON o.tenant = s.tenant AND o.id = s.customer "         \
-    "WHERE s.tenant = ?1 AND o.path >= ?2 AND o.path < ?3 AND s.status != 'cancelled'"
+/*
+ * The `top` licenses of the scope expiring soonest (next 90 days), by
+ * expiration then key: one index range of rep_shown (tenant, expires_ms,
+ * org_path) per expiration day the scope has, until the list is full.
+ */
+static enum lb_err overview_soonest(struct store *s, const struct rep_scope *sc, int64_t top,
+                                    struct expiry_days *days, cJSON *reply, struct lb_why *why)
+{
+    static const char sql[] =
+        "SELECT r.license, r.key, r.product, COALESCE(p.name, r.product), MIN(r.org) "
+        "FROM rep_shown r INDEXED BY rep_shown_by_expiry LEFT JOIN rep_products p "
+        "ON p.id = r.product "
+        "WHERE r.tenant = ?1 AND r.expires_ms = ?6 AND r.org_path >= ?2 AND r.org_path < ?3 "
+        "AND COALESCE(p.shown, 1) = 1 GROUP BY r.license ORDER BY r.key, r.license LIMIT ?7";
+    cJSON *soonest = cJSON_AddArrayToObject(cJSON_GetObjectItem(reply, "expiring"), "soonest");
+    int64_t listed = 0;
+
+    if (soonest == NULL)
+        return lb_fail(why, LB_ENOMEM, "out of memory");
+    if (days->count > 1)
+        qsort(days->ms, days->count, sizeof(*days->ms), cmp_ms);
+    for (size_t d = 0; d < days->count && listed < top; d++) {
+        sqlite3_stmt *st = store_stmt(s, sql, why);
+        int rc;
+
+        if (st == NULL)
+            return LB_EINTERNAL;
+        bind_scope(st, sc);
+        sqlite3_bind_int64(st, 6, days->ms[d]);
+        sqlite3_bind_int64(st, 7, top - listed);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            cJSON *o = cJSON_CreateObject();
+
+            listed++;
+            if (o == NULL || !cJSON_AddItemToArray(soonest, o) ||
+                !cJSON_AddStringToObject(o, "license", col_text(st, 0)) ||
+                !cJSON_AddStringToObject(o, "key", col_text(st, 1)) ||
+                !cJSON_AddStringToObject(o, "product", col_text(st, 2)) ||
+                !cJSON_AddStringToObject(o, "product_name", col_text(st, 3)) ||
+                !cJSON_AddStringToObject(o, "org", col_text(st, 4)) ||
+                !add_date(o, "expiration", days->ms[d] - REP_DAY_MS)) {
+                sqlite3_reset(st);
+                return lb_fail(why, LB_ENOMEM, "out of memory");
+            }
+        }
+        if (rc != SQLITE_DONE)
+            return step_failed(s, st, rc, "listing expiring licenses", why);
+        sqlite3_reset(st);
+    }
+    return LB_OK;
+}
+
+/* The name of a subscription's customer (ranked lists: their few rows only). */
+#define CUSTOMER_NAME                                                                              \
+    "COALESCE((SELECT o.name FROM lb_org o WHERE o.tenant = s.tenant AND o.id = s.customer), '')"
 #define SEATS_USED                                                                                 \
     "(SELECT COUNT(*) FROM rep_seats e WHERE e.tenant = s.tenant AND e.subscription = s.id)"
 
+/*
+ * Seats consumed vs purchased per package (rep_seat_totals: one row per
+ * package of the scope), the most over-consumed subscriptions (index
+ * rep_subscriptions_by_over, read in rank order until `top` of the scope),
+ * and the trials ending soon (index rep_subscriptions_trials, by end).
+ */
 static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, int64_t top,
                                   int64_t trial_soon_ms, cJSON *reply, struct lb_why *why)
 {
     static const char totals_sql[] =
-        "SELECT s.package, COUNT(*), SUM(s.quantity), SUM(" SEATS_USED ") " SCOPE_SUBSCRIPTIONS
-        " GROUP BY s.package ORDER BY s.package";
+        "SELECT package, subscriptions, purchased, consumed FROM rep_seat_totals "
+        "WHERE tenant = ?1 AND scope_path = ?2 ORDER BY package";
     static const char top_sql[] =
-        "SELECT s.customer, o.name, s.id, s.package, s.seat_basis, s.status, "
-        "s.quantity, " SEATS_USED " AS used " SCOPE_SUBSCRIPTIONS
-        " ORDER BY used - s.quantity DESC, s.customer, s.id LIMIT ?6";
+        "SELECT s.customer, " CUSTOMER_NAME ", s.id, s.package, s.seat_basis, s.status, "
+        "s.quantity, s.seats FROM rep_subscriptions s "
+        "WHERE s.tenant = ?1 AND s.status != 'cancelled' AND s.customer_path >= ?2 "
+        "AND s.customer_path < ?3 ORDER BY s.seats - s.quantity DESC, s.customer, s.id LIMIT ?6";
     static const char trials_sql[] =
-        "SELECT s.customer, o.name, s.id, s.package, s.trial_end_ms " SCOPE_SUBSCRIPTIONS
-        " AND s.status = 'in_trial' AND s.trial_end_ms <= ?4 + ?5 "
+        "SELECT s.customer, " CUSTOMER_NAME ", s.id, s.package, s.trial_end_ms "
+        "FROM rep_subscriptions s WHERE s.tenant = ?1 AND s.status = 'in_trial' "
+        "AND s.trial_end_ms <= ?4 + ?5 AND s.customer_path >= ?2 AND s.customer_path < ?3 "
         "ORDER BY s.trial_end_ms, s.customer, s.id LIMIT ?6";
     cJSON *seats = cJSON_AddObjectToObject(reply, "seats");
     cJSON *packages = seats ? cJSON_AddArrayToObject(seats, "by_package") : NULL;
@@ -1071,7 +1711,8 @@ static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, i
     st = store_stmt(s, totals_sql, why);
     if (st == NULL)
         return LB_EINTERNAL;
-    bind_scope(st, sc);
+    bind_text(st, 1, sc->tenant);
+    bind_text(st, 2, sc->path);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         cJSON *o = cJSON_CreateObject();
 
@@ -1139,10 +1780,12 @@ static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, i
 enum lb_err rep_store_overview(struct store *s, const struct rep_scope *sc, int64_t top,
                                int64_t trial_soon_ms, cJSON *reply, struct lb_why *why)
 {
-    enum lb_err err = overview_licenses(s, sc, reply, why);
+    struct expiry_days days = {0};
+    enum lb_err err = overview_counts(s, sc, reply, &days, why);
 
     if (err == LB_OK)
-        err = overview_expiring(s, sc, top, reply, why);
+        err = overview_soonest(s, sc, top, &days, reply, why);
+    free(days.ms);
     if (err == LB_OK)
         err = overview_seats(s, sc, top, trial_soon_ms, reply, why);
     return err;
@@ -1461,7 +2104,7 @@ static enum lb_err customer_billable(struct store *s, const char *tenant, const 
         "SELECT d.id, d.kind, d.hostname, d.user, a.last_ms FROM rep_devices d "
         "JOIN rep_activity a ON a.tenant = d.tenant AND a.month = ?3 AND a.device = d.id "
         "WHERE d.tenant = ?1 AND d.customer = ?2 ORDER BY d.user IS NOT NULL, d.user, d.id";
-    struct billable_sub subs[BILLABLE_SUBS_MAX];
+    struct billable_sub subs[BILLABLE_SUBS_MAX] = {{{0}}};
     cJSON *subs_json = cJSON_AddArrayToObject(o, "subscriptions");
     cJSON *users = cJSON_AddArrayToObject(o, "users");
     cJSON *loose = cJSON_AddArrayToObject(o, "unassociated_devices");
@@ -1521,7 +2164,7 @@ static enum lb_err customer_billable(struct store *s, const char *tenant, const 
         return LB_EINTERNAL;
     bind_text(st, 1, tenant);
     bind_text(st, 2, customer);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW && nsubs < BILLABLE_SUBS_MAX) {
+    while (nsubs < BILLABLE_SUBS_MAX && sqlite3_step(st) == SQLITE_ROW) {
         (void)snprintf(subs[nsubs].id, sizeof(subs[nsubs].id), "%s", col_text(st, 0));
         subs[nsubs].users = subs[nsubs].devices = 0;
         nsubs++;
@@ -1546,7 +2189,7 @@ static enum lb_err customer_billable(struct store *s, const char *tenant, const 
         return LB_EINTERNAL;
     bind_text(st, 1, tenant);
     bind_text(st, 2, customer);
-    for (int i = 0; (rc = sqlite3_step(st)) == SQLITE_ROW && i < nsubs; i++) {
+    for (int i = 0; i < nsubs && sqlite3_step(st) == SQLITE_ROW; i++) {
         cJSON *x = cJSON_CreateObject();
 
         if (x == NULL || !cJSON_AddItemToArray(subs_json, x) ||

@@ -1,6 +1,7 @@
 /*
  * test_reporting_rules.c - reporting's pure rules: statuses from dates,
- * dates and months, cursors, CSV cells, base64, export ids.
+ * dates and months, cursors, CSV cells, base64, export ids, and what a change
+ * does to the per-scope counts.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -126,12 +127,63 @@ static void test_export_id(void **state)
     assert_false(rep_export_id_valid("../../etc/passwd0000000000"));
 }
 
+/* rep_part_diff's calls, as "scope new|old d0,d1,d2,d3" lines. */
+static char calls[2048];
+
+static enum lb_err record_call(void *arg, const char *scope, size_t len, bool new_key,
+                               const int64_t d[REP_PART_VALUES], struct lb_why *why)
+{
+    size_t used = strlen(calls);
+
+    (void)arg;
+    (void)why;
+    snprintf(calls + used, sizeof(calls) - used, "%.*s %s %lld,%lld,%lld,%lld\n", (int)len, scope,
+             new_key ? "new" : "old", (long long)d[0], (long long)d[1], (long long)d[2],
+             (long long)d[3]);
+    return LB_OK;
+}
+
+static const char *diff(const struct rep_part *from, const struct rep_part *to, bool same_key)
+{
+    calls[0] = '\0';
+    assert_int_equal(rep_part_diff(from, to, same_key, record_call, NULL, NULL), LB_OK);
+    return calls;
+}
+
+static void test_part_diff(void **state)
+{
+    struct rep_part none = {.npaths = 0};
+    struct rep_part two = {{"/a/b/c/", "/a/b/d/"}, 2, {1, 2, 3, 4}};
+    struct rep_part more = {{"/a/b/c/", "/a/b/d/"}, 2, {1, 5, 3, 4}};
+    struct rep_part moved = {{"/a/e/"}, 1, {1, 2, 3, 4}};
+    struct rep_part root = {{"/a/"}, 1, {1, 2, 3, 4}};
+
+    (void)state;
+    /* New: every scope above or at its paths once, the shared ones too. */
+    assert_string_equal(diff(&none, &two, true), "/a/ new 1,2,3,4\n/a/b/ new 1,2,3,4\n"
+                                                 "/a/b/c/ new 1,2,3,4\n/a/b/d/ new 1,2,3,4\n");
+    /* Gone. */
+    assert_string_equal(diff(&root, &none, true), "/a/ old -1,-2,-3,-4\n");
+    /* The same key and place: the difference only, and nothing when there is none. */
+    assert_string_equal(diff(&two, &more, true), "/a/ new 0,3,0,0\n/a/b/ new 0,3,0,0\n"
+                                                 "/a/b/c/ new 0,3,0,0\n/a/b/d/ new 0,3,0,0\n");
+    assert_string_equal(diff(&two, &two, true), "");
+    /* Moved: what both count (/a/) is unchanged; the rest leaves or arrives. */
+    assert_string_equal(diff(&two, &moved, true), "/a/b/ old -1,-2,-3,-4\n"
+                                                  "/a/b/c/ old -1,-2,-3,-4\n"
+                                                  "/a/b/d/ old -1,-2,-3,-4\n"
+                                                  "/a/e/ new 1,2,3,4\n");
+    /* Another key (e.g. a renewal): out of the old key's counts, into the new one's. */
+    assert_string_equal(diff(&root, &root, false), "/a/ old -1,-2,-3,-4\n/a/ new 1,2,3,4\n");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status), cmocka_unit_test(test_dates),
-        cmocka_unit_test(test_cursor), cmocka_unit_test(test_csv),
-        cmocka_unit_test(test_base64), cmocka_unit_test(test_export_id),
+        cmocka_unit_test(test_status),    cmocka_unit_test(test_dates),
+        cmocka_unit_test(test_cursor),    cmocka_unit_test(test_csv),
+        cmocka_unit_test(test_base64),    cmocka_unit_test(test_export_id),
+        cmocka_unit_test(test_part_diff),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
