@@ -232,7 +232,8 @@ enum lb_err subs_customer_create(struct service *svc, const struct request *req,
                        c.active ? "active" : "inactive");
     if (err != LB_ENOTFOUND)
         return err;
-    err = subs_customer_register(svc, caller.tenant, org, caller.user, &c, why);
+    err =
+        subs_customer_register(svc, caller.tenant, org, caller.user, service_now_ms(svc), &c, why);
     if (err != LB_OK)
         return err;
     return customer_reply(s, caller.tenant, &c, ret_reply, why);
@@ -469,7 +470,11 @@ static enum lb_err command(struct service *svc, const struct request *req, enum 
         return err;
     sub.version++;
     sub.updated_ms = service_now_ms(svc);
-    err = subs_store_sub_put(service_store(svc), caller.tenant, &sub, why);
+    /* Cancelled: its groups are detached before the event, which shows them so (D23). */
+    if (cmd == CMD_CANCEL)
+        err = subs_store_detach_all(service_store(svc), caller.tenant, sub.id, why);
+    if (err == LB_OK)
+        err = subs_store_sub_put(service_store(svc), caller.tenant, &sub, why);
     if (err == LB_OK)
         err = subs_emit_subscription_changed(svc, caller.tenant, &sub, change, caller.user, why);
     if (err == LB_OK && cmd == CMD_CANCEL)

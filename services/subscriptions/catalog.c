@@ -113,7 +113,9 @@ static enum lb_err package_save(struct service *svc, const char *id, const char 
         cJSON_Delete(event);
         return why->text[0] ? LB_EIO : lb_fail(why, LB_ENOMEM, "out of memory");
     }
-    err = service_emit(svc, SUBJECT_SYSTEM_TENANT, "package_changed", 1, event, NULL, why);
+    err = subs_add_watermark(svc, event, why);
+    if (err == LB_OK)
+        err = service_emit(svc, SUBJECT_SYSTEM_TENANT, "package_changed", 1, event, NULL, why);
     cJSON_Delete(event);
     if (err != LB_OK)
         return err;
@@ -233,15 +235,19 @@ enum lb_err subs_package_list(struct service *svc, const struct request *req, cJ
 
 /* ---- entitlement ----------------------------------------------------------- */
 
+/*
+ * {"entitled", "subscription", "reason"}: constant keys and the reason (a
+ * literal) by reference, so the reply costs four small allocations.
+ */
 static enum lb_err entitlement_reply(bool entitled, const char *sub, const char *reason,
                                      cJSON **ret_reply, struct lb_why *why)
 {
     cJSON *reply = cJSON_CreateObject();
 
-    if (reply == NULL || !cJSON_AddBoolToObject(reply, "entitled", entitled) ||
-        !(sub && sub[0] ? cJSON_AddStringToObject(reply, "subscription", sub)
-                        : cJSON_AddNullToObject(reply, "subscription")) ||
-        !cJSON_AddStringToObject(reply, "reason", reason)) {
+    if (reply == NULL || !cJSON_AddItemToObjectCS(reply, "entitled", cJSON_CreateBool(entitled)) ||
+        !cJSON_AddItemToObjectCS(reply, "subscription",
+                                 sub && sub[0] ? cJSON_CreateString(sub) : cJSON_CreateNull()) ||
+        !cJSON_AddItemToObjectCS(reply, "reason", cJSON_CreateStringReference(reason))) {
         cJSON_Delete(reply);
         return lb_fail(why, LB_ENOMEM, "out of memory");
     }
@@ -249,26 +255,22 @@ static enum lb_err entitlement_reply(bool entitled, const char *sub, const char 
     return LB_OK;
 }
 
-/* Answers from the best subscription found, or with `none` when there is none. */
-static enum lb_err answer(struct store *s, const struct caller *caller, const char *customer,
-                          const char *user, const char *feature, enum ent_want want,
-                          const char *granted, const char *none, cJSON **ret_reply,
-                          struct lb_why *why)
+/* Reads the optional entity member `name` (NULL when absent). */
+static enum lb_err optional_entity(const struct request *req, const char *name, const char **ret_id,
+                                   struct lb_why *why)
 {
-    char sub[SUBS_ENTITY_MAX + 1] = "";
-    enum sub_status status = SUB_CANCELLED;
-    enum lb_err err;
-
-    err = subs_store_best_sub(s, caller->tenant, customer, user, feature, want, sub, &status, why);
-    if (err == LB_ENOTFOUND)
-        return entitlement_reply(false, NULL, none, ret_reply, why);
-    if (err != LB_OK)
-        return err;
-    if (!sub_status_grants(status))
-        return entitlement_reply(false, sub, "subscription_suspended", ret_reply, why);
-    return entitlement_reply(true, sub, granted, ret_reply, why);
+    *ret_id = NULL;
+    if (cJSON_GetObjectItemCaseSensitive(req->body, name) == NULL)
+        return LB_OK;
+    return subs_req_entity(req, name, ret_id, why);
 }
 
+/*
+ * The question, in order: may the caller ask (subtree), is the customer
+ * registered and active, does the feature exist, then the user's seat, the
+ * device's install or any subscription. One statement answers everything
+ * but the subtree and the device (subs_store_entitlement).
+ */
 enum lb_err subs_entitled(struct service *svc, const struct request *req, cJSON **ret_reply,
                           struct lb_why *why)
 {
@@ -276,7 +278,7 @@ enum lb_err subs_entitled(struct service *svc, const struct request *req, cJSON 
                                         "user",   "device", NULL};
     struct store *s = service_store(svc);
     struct caller caller;
-    struct customer c;
+    struct ent_facts facts;
     const char *customer;
     const char *feature;
     const char *user = NULL;
@@ -284,7 +286,6 @@ enum lb_err subs_entitled(struct service *svc, const struct request *req, cJSON 
     char org[SUBS_ORG_MAX + 1];
     bool installed = false;
     bool within = false;
-    bool known_feature = false;
     enum lb_err err;
 
     err = subs_req_caller(svc, req, known, &caller, why);
@@ -296,49 +297,25 @@ enum lb_err subs_entitled(struct service *svc, const struct request *req, cJSON 
         !subs_name_id_valid(feature))
         return lb_fail(why, LB_EINVAL, "feature: must be 1-%d of [a-z0-9_], starting with a letter",
                        SUBS_NAME_ID_MAX);
-    if (cJSON_GetObjectItemCaseSensitive(req->body, "user") != NULL)
-        err = subs_req_entity(req, "user", &user, why);
-    if (err == LB_OK && cJSON_GetObjectItemCaseSensitive(req->body, "device") != NULL)
-        err = subs_req_entity(req, "device", &device, why);
+    err = optional_entity(req, "user", &user, why);
+    if (err == LB_OK)
+        err = optional_entity(req, "device", &device, why);
     if (err != LB_OK)
         return err;
     if (user != NULL && device != NULL)
         return lb_fail(why, LB_EINVAL, "ask about a user or a device, not both");
     err = caller_may_act_on(s, &caller, customer, why);
+    if (err == LB_OK)
+        err = subs_store_entitlement(s, caller.tenant, customer, user, feature,
+                                     device ? WANT_DEVICES : WANT_ANY, &facts, why);
     if (err != LB_OK)
         return err;
-    err = subs_store_customer_get(s, caller.tenant, customer, &c, why);
-    if (err == LB_ENOTFOUND)
+    if (!facts.registered)
         return entitlement_reply(false, NULL, "customer_not_registered", ret_reply, why);
-    if (err != LB_OK)
-        return err;
-    if (!c.active)
+    if (!facts.active)
         return entitlement_reply(false, NULL, "customer_inactive", ret_reply, why);
-    err = subs_store_feature_known(s, feature, &known_feature, why);
-    if (err != LB_OK)
-        return err;
-    if (!known_feature)
+    if (!facts.known_feature)
         return entitlement_reply(false, NULL, "unknown_feature", ret_reply, why);
-    if (user != NULL) {
-        char sub[SUBS_ENTITY_MAX + 1];
-        enum sub_status status;
-
-        /* No seat: tell "the customer has it, this user does not" from "nobody has it". */
-        err = subs_store_best_sub(s, caller.tenant, customer, user, feature, WANT_USERS, sub,
-                                  &status, why);
-        if (err == LB_ENOTFOUND) {
-            err = subs_store_best_sub(s, caller.tenant, customer, NULL, feature, WANT_USERS, sub,
-                                      &status, why);
-            if (err == LB_OK || err == LB_ENOTFOUND)
-                return entitlement_reply(false, NULL, err == LB_OK ? "no_seat" : "no_subscription",
-                                         ret_reply, why);
-        }
-        if (err != LB_OK)
-            return err;
-        return entitlement_reply(sub_status_grants(status), sub,
-                                 sub_status_grants(status) ? "seat" : "subscription_suspended",
-                                 ret_reply, why);
-    }
     if (device != NULL) {
         err = subs_store_device_get(s, caller.tenant, device, org, &installed, why);
         if (err == LB_OK && org[0] != '\0')
@@ -349,9 +326,26 @@ enum lb_err subs_entitled(struct service *svc, const struct request *req, cJSON 
             return err;
         if (!installed)
             return entitlement_reply(false, NULL, "device_not_installed", ret_reply, why);
-        return answer(s, &caller, customer, NULL, feature, WANT_DEVICES, "device_covered",
-                      "no_subscription", ret_reply, why);
     }
-    return answer(s, &caller, customer, NULL, feature, WANT_ANY, "subscription", "no_subscription",
-                  ret_reply, why);
+    if (facts.sub[0] != '\0' && !sub_status_grants(facts.status))
+        return entitlement_reply(false, facts.sub, "subscription_suspended", ret_reply, why);
+    if (facts.sub[0] != '\0')
+        return entitlement_reply(true, facts.sub,
+                                 user     ? "seat"
+                                 : device ? "device_covered"
+                                          : "subscription",
+                                 ret_reply, why);
+    if (user != NULL) {
+        char sub[SUBS_ENTITY_MAX + 1];
+        enum sub_status status;
+
+        /* No seat: tell "the customer has it, this user does not" from "nobody has it". */
+        err = subs_store_best_sub(s, caller.tenant, customer, NULL, feature, WANT_USERS, sub,
+                                  &status, why);
+        if (err != LB_OK && err != LB_ENOTFOUND)
+            return err;
+        return entitlement_reply(false, NULL, err == LB_OK ? "no_seat" : "no_subscription",
+                                 ret_reply, why);
+    }
+    return entitlement_reply(false, NULL, "no_subscription", ret_reply, why);
 }

@@ -9,6 +9,11 @@
  * then assign the member), a repeated add or a removal of a non-member is a
  * no-op; an add to a group the directory deleted, a group_created that
  * moves a live group to another org, and malformed data are dead-lettered.
+ *
+ * Every directory handler runs through subs_directory_event (rebuild.c),
+ * which records the event as the last one applied (the watermark of what is
+ * emitted next) and tells a quiet replay from new history (D23). Emitters
+ * emit nothing when quiet.
  */
 #include <stdio.h>
 #include <string.h>
@@ -53,19 +58,35 @@ cJSON *subs_sub_json(const struct subscription *sub)
     return o;
 }
 
+/*
+ * The full state, so that a rebuild restores the subscription from this
+ * event alone (D23): the reply's members but seats_assigned (derived), then
+ * change, actor and the watermark.
+ */
 enum lb_err subs_emit_subscription_changed(struct service *svc, const char *tenant,
                                            const struct subscription *sub, const char *change,
                                            const char *actor, struct lb_why *why)
 {
-    cJSON *data = subs_sub_json(sub);
+    cJSON *data;
+    cJSON *groups = NULL;
     enum lb_err err;
 
-    if (data == NULL || !cJSON_AddStringToObject(data, "change", change) ||
+    if (subs_quiet(svc))
+        return LB_OK;
+    data = subs_sub_json(sub);
+    if (data == NULL || !add_time(data, "created", sub->created_ms) ||
+        !add_time(data, "updated", sub->updated_ms) ||
+        (groups = cJSON_AddArrayToObject(data, "groups")) == NULL ||
+        !cJSON_AddStringToObject(data, "change", change) ||
         !cJSON_AddStringToObject(data, "actor", actor)) {
         cJSON_Delete(data);
         return lb_fail(why, LB_ENOMEM, "out of memory");
     }
-    err = service_emit(svc, tenant, "subscription_changed", 1, data, NULL, why);
+    err = subs_store_attached_groups_json(service_store(svc), tenant, sub->id, groups, why);
+    if (err == LB_OK)
+        err = subs_add_watermark(svc, data, why);
+    if (err == LB_OK)
+        err = service_emit(svc, tenant, "subscription_changed", 1, data, NULL, why);
     cJSON_Delete(data);
     return err;
 }
@@ -74,9 +95,12 @@ enum lb_err subs_emit_customer_changed(struct service *svc, const char *tenant,
                                        const struct customer *c, const char *change,
                                        const char *actor, struct lb_why *why)
 {
-    cJSON *data = cJSON_CreateObject();
+    cJSON *data;
     enum lb_err err;
 
+    if (subs_quiet(svc))
+        return LB_OK;
+    data = cJSON_CreateObject();
     if (data == NULL || !cJSON_AddStringToObject(data, "customer", c->org) ||
         !cJSON_AddStringToObject(data, "status", c->active ? "active" : "inactive") ||
         !cJSON_AddBoolToObject(data, "login_enabled", c->active) ||
@@ -87,7 +111,9 @@ enum lb_err subs_emit_customer_changed(struct service *svc, const char *tenant,
         cJSON_Delete(data);
         return lb_fail(why, LB_ENOMEM, "out of memory");
     }
-    err = service_emit(svc, tenant, "customer_changed", 1, data, NULL, why);
+    err = subs_add_watermark(svc, data, why);
+    if (err == LB_OK)
+        err = service_emit(svc, tenant, "customer_changed", 1, data, NULL, why);
     cJSON_Delete(data);
     return err;
 }
@@ -96,9 +122,12 @@ enum lb_err subs_emit_seat(struct service *svc, const char *tenant, bool assigne
                            const char *customer, const char *user, const char *group,
                            const char *reason, struct lb_why *why)
 {
-    cJSON *data = cJSON_CreateObject();
+    cJSON *data;
     enum lb_err err;
 
+    if (subs_quiet(svc))
+        return LB_OK;
+    data = cJSON_CreateObject();
     if (data == NULL || !cJSON_AddStringToObject(data, "subscription", sub) ||
         !cJSON_AddStringToObject(data, "customer", customer) ||
         !cJSON_AddStringToObject(data, "user", user) ||
@@ -114,9 +143,10 @@ enum lb_err subs_emit_seat(struct service *svc, const char *tenant, bool assigne
 }
 
 enum lb_err subs_customer_register(struct service *svc, const char *tenant, const char *org,
-                                   const char *actor, struct customer *ret, struct lb_why *why)
+                                   const char *actor, int64_t now_ms, struct customer *ret,
+                                   struct lb_why *why)
 {
-    struct customer c = {.active = true, .version = 1, .updated_ms = service_now_ms(svc)};
+    struct customer c = {.active = true, .version = 1, .updated_ms = now_ms};
     enum lb_err err;
 
     (void)snprintf(c.org, sizeof(c.org), "%s", org);
@@ -152,7 +182,7 @@ enum lb_err subs_event_decode(const struct envelope *ev, const char *const *know
 
 /* ---- directory: orgs ----------------------------------------------------------- */
 
-enum lb_err subs_on_org_created(struct service *svc, const struct envelope *ev, struct lb_why *why)
+static enum lb_err org_created(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
     const struct subs_config *cfg = service_config(svc);
     const char *org = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ev->data, "org"));
@@ -160,8 +190,9 @@ enum lb_err subs_on_org_created(struct service *svc, const struct envelope *ev, 
     struct customer c;
     enum lb_err err;
 
-    /* The runtime applied (and validated) the org already: read it back from the tree. */
-    if (!cfg->auto_customers || org == NULL)
+    /* The runtime applied (and validated) the org already: read it back from the tree. A quiet
+     * replay leaves the customer to its snapshot, read back already (D23). */
+    if (!cfg->auto_customers || org == NULL || subs_quiet(svc))
         return LB_OK;
     err = orgtree_get(service_store(svc), ev->tenant, org, &o, why);
     if (err != LB_OK || o.kind != ORG_CUSTOMER || o.deleted)
@@ -169,13 +200,18 @@ enum lb_err subs_on_org_created(struct service *svc, const struct envelope *ev, 
     err = subs_store_customer_get(service_store(svc), ev->tenant, org, &c, why);
     if (err != LB_ENOTFOUND)
         return err; /* registered already (a repeat, or by command): nothing changes */
-    return subs_customer_register(svc, ev->tenant, org, ACTOR_DIRECTORY, NULL, why);
+    /* At the event's time, not the clock's: applied again, it makes the same row and event. */
+    return subs_customer_register(svc, ev->tenant, org, ACTOR_DIRECTORY, ev->time_ms, NULL, why);
+}
+
+enum lb_err subs_on_org_created(struct service *svc, const struct envelope *ev, struct lb_why *why)
+{
+    return subs_directory_event(svc, ev, org_created, why);
 }
 
 /* ---- directory: groups and membership ----------------------------------------- */
 
-enum lb_err subs_on_group_created(struct service *svc, const struct envelope *ev,
-                                  struct lb_why *why)
+static enum lb_err group_created(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
     static const char *const known[] = {"group", "org", "name", NULL};
     static const char *const ids[] = {"group", NULL};
@@ -209,6 +245,12 @@ enum lb_err subs_on_group_created(struct service *svc, const struct envelope *ev
     if (err != LB_OK && err != LB_ENOTFOUND)
         return err;
     return subs_store_group_put(s, ev->tenant, v[0], org, false, why);
+}
+
+enum lb_err subs_on_group_created(struct service *svc, const struct envelope *ev,
+                                  struct lb_why *why)
+{
+    return subs_directory_event(svc, ev, group_created, why);
 }
 
 /* ---- agents: installed devices ------------------------------------------------ */

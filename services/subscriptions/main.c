@@ -52,9 +52,16 @@ static const struct service_event events[] = {
     {"licensebus.directory.user_deleted.v1", subs_on_user_deleted},
     {"licensebus.agents.device_installed.v1", subs_on_device_installed},
     {"licensebus.agents.device_uninstalled.v1", subs_on_device_uninstalled},
+    /* Its own snapshots read back (D23): newer than the row or nothing, so applying one twice
+     * changes nothing and needs no applied-id record. */
+    {"licensebus.subscriptions.subscription_changed.v1", subs_on_own_subscription, true},
+    {"licensebus.subscriptions.customer_changed.v1", subs_on_own_customer, true},
+    {"licensebus.subscriptions.package_changed.v1", subs_on_own_package, true},
 };
 
-static const char *const consumes[] = {"directory", "agents", NULL};
+/* Its own domain first: a rebuild restores command-made state from it, and the sooner its
+ * watermarks are read the less the platform domains replay emits (rebuild.c). */
+static const char *const consumes[] = {"subscriptions", "directory", "agents", NULL};
 
 /* Types of those domains subscriptions has no use for: acked and counted (D18). The org
  * tree's own types (org_moved, org_renamed, org_deleted) are applied by the runtime. */
@@ -63,6 +70,9 @@ static const char *const ignores[] = {
     "licensebus.directory.user_updated.v1",
     "licensebus.agents.device_associated.v1",
     "licensebus.agents.device_detached.v1",
+    /* Seats are recomputed from attachments and memberships, never read back. */
+    "licensebus.subscriptions.seat_assigned.v1",
+    "licensebus.subscriptions.seat_unassigned.v1",
     NULL,
 };
 static const char *const produces[] = {"subscriptions", NULL};
@@ -90,6 +100,7 @@ static const struct service_def subscriptions = {
     .ignores = ignores,
     .produces = produces,
     .sweep = subs_sweep,
+    .state_size = sizeof(struct subs_state),
     .config = config,
     .config_count = sizeof(config) / sizeof(config[0]),
     .config_size = sizeof(struct subs_config),

@@ -4,7 +4,8 @@
  * Every per-tenant table is keyed (tenant, ...) so a tenant's rows are one
  * index range. Lookups on the hot paths (entitlement, membership events,
  * the trial sweep) are index lookups; the trial sweep reads a partial index
- * holding only in_trial subscriptions, ordered by trial end.
+ * holding only in_trial subscriptions, ordered by trial end; an entitlement
+ * is one statement. rebuild_marks is one row: the watermarks of D23.
  */
 #include <stdio.h>
 #include <string.h>
@@ -99,6 +100,16 @@ const struct store_migration subs_migrations[] = {
         "  ('core_plus', 'phishing_protection'), ('core_plus', 'usage_reports'),"
         "  ('core_plus', 'file_upload_control'), ('core_plus', 'file_download_control'),"
         "  ('core_plus', 'file_sandbox');"},
+    /* Where this database is, and the newest watermarks read back from its own stream (D23). */
+    {3, "CREATE TABLE rebuild_marks ("
+        "  id INTEGER PRIMARY KEY CHECK (id = 1),"
+        "  directory_last TEXT,"                     /* last directory event applied here */
+        "  directory_mark TEXT,"                     /* newest directory watermark read back */
+        "  directory_mark_reached INTEGER NOT NULL," /* ... and applied here since */
+        "  sweep_last INTEGER,"                      /* time of the last sweep */
+        "  sweep_mark INTEGER"                       /* newest sweep watermark read back */
+        ");"
+        "INSERT INTO rebuild_marks (id, directory_mark_reached) VALUES (1, 1);"},
 };
 const size_t subs_migration_count = sizeof(subs_migrations) / sizeof(subs_migrations[0]);
 
@@ -937,4 +948,146 @@ enum lb_err subs_store_best_sub(struct store *s, const char *tenant, const char 
     *ret_status = (enum sub_status)sqlite3_column_int(stmt, 1);
     sqlite3_reset(stmt);
     return LB_OK;
+}
+
+/* The best subscription through the user's seats (seats_by_user, then primary keys). */
+#define BEST_BY_SEAT                                                                               \
+    "SELECT s.id AS id, s.status AS status FROM seats st "                                         \
+    "JOIN subscriptions s ON s.tenant = st.tenant AND s.id = st.subscription "                     \
+    "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "                         \
+    "WHERE st.tenant = ?1 AND st.user = ?4 AND s.customer = ?2 AND s.status <> 3 "                 \
+    "AND s.basis IN (0, 2) ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1"
+/* The best subscription through the customer's (subscriptions_by_customer). */
+#define BEST_BY_CUSTOMER                                                                           \
+    "SELECT s.id AS id, s.status AS status FROM subscriptions s "                                  \
+    "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "                         \
+    "WHERE s.tenant = ?1 AND s.customer = ?2 AND s.status <> 3 "                                   \
+    "AND (?4 = 0 OR (?4 = 1 AND s.basis IN (0, 2)) OR (?4 = 2 AND s.basis IN (1, 2))) "            \
+    "ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1"
+/* The customer's row, the feature's existence and the best subscription: no row when the
+ * customer is not registered. */
+#define ENTITLEMENT(best)                                                                          \
+    "SELECT c.active, EXISTS (SELECT 1 FROM package_features pf WHERE pf.feature = ?3), "          \
+    "b.id, b.status FROM customers c LEFT JOIN (" best ") b ON 1 "                                 \
+    "WHERE c.tenant = ?1 AND c.org = ?2"
+
+const char subs_store_user_entitlement_sql[] = ENTITLEMENT(BEST_BY_SEAT);
+
+enum lb_err subs_store_entitlement(struct store *s, const char *tenant, const char *customer,
+                                   const char *user, const char *feature, enum ent_want want,
+                                   struct ent_facts *ret, struct lb_why *why)
+{
+    static const char by_customer[] = ENTITLEMENT(BEST_BY_CUSTOMER);
+    sqlite3_stmt *stmt = store_stmt(s, user ? subs_store_user_entitlement_sql : by_customer, why);
+    struct ent_facts facts = {.status = SUB_CANCELLED};
+    enum lb_err err;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    /* SQLITE_STATIC: the strings outlive the statement's step and reset below. */
+    sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, customer, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, feature, -1, SQLITE_STATIC);
+    if (user != NULL)
+        sqlite3_bind_text(stmt, 4, user, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_int(stmt, 4, (int)want);
+    err = step_one(s, stmt, "looking up an entitlement", why);
+    if (err == LB_ENOTFOUND) {
+        *ret = facts;
+        return LB_OK;
+    }
+    if (err != LB_OK)
+        return err;
+    facts.registered = true;
+    facts.active = sqlite3_column_int(stmt, 0) != 0;
+    facts.known_feature = sqlite3_column_int(stmt, 1) != 0;
+    if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
+        copy_column(facts.sub, sizeof(facts.sub), stmt, 2);
+        facts.status = (enum sub_status)sqlite3_column_int(stmt, 3);
+    }
+    sqlite3_reset(stmt);
+    *ret = facts;
+    return LB_OK;
+}
+
+/* ---- rebuild watermarks (D23) ------------------------------------------------ */
+
+enum lb_err subs_store_marks_directory(struct store *s, const char *event_id, bool *ret_old,
+                                       struct lb_why *why)
+{
+    /* RETURNING sees the new row: "not reached" or "this is the mark" means it was not reached
+     * before this event, which is therefore old. */
+    static const char sql[] =
+        "UPDATE rebuild_marks SET directory_last = ?1, "
+        "directory_mark_reached = directory_mark_reached OR coalesce(directory_mark = ?1, 0) "
+        "WHERE id = 1 RETURNING directory_mark_reached = 0 OR coalesce(directory_mark = ?1, 0)";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, event_id);
+    err = step_one(s, stmt, "recording the last directory event", why);
+    if (err != LB_OK)
+        return err == LB_ENOTFOUND ? lb_fail(why, LB_EINTERNAL, "no rebuild_marks row") : err;
+    *ret_old = sqlite3_column_int(stmt, 0) != 0;
+    sqlite3_reset(stmt);
+    return LB_OK;
+}
+
+enum lb_err subs_store_marks_sweep(struct store *s, int64_t now_ms, bool *ret_old,
+                                   struct lb_why *why)
+{
+    static const char sql[] = "UPDATE rebuild_marks SET sweep_last = ?1 WHERE id = 1 "
+                              "RETURNING coalesce(?1 <= sweep_mark, 0)";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int64(stmt, 1, now_ms);
+    err = step_one(s, stmt, "recording the sweep", why);
+    if (err != LB_OK)
+        return err == LB_ENOTFOUND ? lb_fail(why, LB_EINTERNAL, "no rebuild_marks row") : err;
+    *ret_old = sqlite3_column_int(stmt, 0) != 0;
+    sqlite3_reset(stmt);
+    return LB_OK;
+}
+
+enum lb_err subs_store_marks_get(struct store *s, char ret_directory[ENVELOPE_ID_MAX + 1],
+                                 int64_t *ret_sweep_ms, struct lb_why *why)
+{
+    static const char sql[] = "SELECT directory_last, sweep_last FROM rebuild_marks WHERE id = 1";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    err = step_one(s, stmt, "reading the watermarks", why);
+    if (err != LB_OK)
+        return err == LB_ENOTFOUND ? lb_fail(why, LB_EINTERNAL, "no rebuild_marks row") : err;
+    copy_column(ret_directory, ENVELOPE_ID_MAX + 1, stmt, 0);
+    *ret_sweep_ms = column_time(stmt, 1);
+    sqlite3_reset(stmt);
+    return LB_OK;
+}
+
+enum lb_err subs_store_marks_read(struct store *s, const char *directory, bool reached,
+                                  int64_t sweep_ms, struct lb_why *why)
+{
+    static const char sql[] =
+        "UPDATE rebuild_marks SET directory_mark = coalesce(?1, directory_mark), "
+        "directory_mark_reached = CASE WHEN ?1 IS NULL THEN directory_mark_reached ELSE ?2 END, "
+        "sweep_mark = CASE WHEN ?3 IS NULL THEN sweep_mark "
+        "ELSE max(coalesce(sweep_mark, ?3), ?3) END WHERE id = 1";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    if (directory != NULL)
+        bind_text(stmt, 1, directory);
+    sqlite3_bind_int(stmt, 2, reached ? 1 : 0);
+    bind_time(stmt, 3, sweep_ms);
+    return store_step_done(s, stmt, why);
 }

@@ -10,7 +10,10 @@
  * names; no I/O), store.c (all SQL), catalog.c (packages, entitlement),
  * api.c (customers and subscriptions), groups.c (attachments, membership,
  * seats), events.c (consumed platform events, emitted event builders),
- * sweeps.c (trial conversion). docs/services/subscriptions.md says why.
+ * sweeps.c (trial conversion), rebuild.c (its own events read back: the
+ * snapshots a rebuild restores command-made state from, and the watermarks
+ * that keep a rebuild from emitting twice; docs/decisions.md D23).
+ * docs/services/subscriptions.md says why.
  *
  * Ownership: cJSON trees built here are freed by whoever the function's
  * comment names; strings in structs are fixed arrays (no heap).
@@ -21,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "envelope.h"
 #include "orgtree.h"
 #include "service.h"
 
@@ -54,6 +58,22 @@ enum sub_status { SUB_IN_TRIAL = 0, SUB_ACTIVE = 1, SUB_SUSPENDED = 2, SUB_CANCE
 
 /* The commands that move a subscription's status. */
 enum sub_command { CMD_CONVERT, CMD_SUSPEND, CMD_REACTIVATE, CMD_CANCEL };
+
+/*
+ * What the running code reacts to. It decides what the watermark of an
+ * emitted event holds (rebuild.c) and whether anything is emitted at all.
+ * Zero is a request: the runtime calls request handlers directly.
+ */
+enum subs_context { CTX_REQUEST = 0, CTX_DIRECTORY, CTX_SWEEP, CTX_OWN };
+
+/* The service's in-memory state (service_state): set around consumed events and sweeps. */
+struct subs_state {
+    enum subs_context context;
+    /* Replaying what the own stream already holds (a rebuild, D23): state changes, nothing is
+     * emitted, and command-made state (attachments, customers) is left to the snapshots. */
+    bool quiet;
+    double *quiet_replays; /* lb_subscriptions_quiet_replays_total, made on first use */
+};
 
 /* The service's own settings. */
 struct subs_config {
@@ -248,6 +268,49 @@ enum lb_err subs_store_best_sub(struct store *s, const char *tenant, const char 
                                 char ret_id[SUBS_ENTITY_MAX + 1], enum sub_status *ret_status,
                                 struct lb_why *why);
 
+/* What one statement tells about an entitlement (subs_store_entitlement). */
+struct ent_facts {
+    bool registered;    /* the customer is registered */
+    bool active;        /* ... and active */
+    bool known_feature; /* some package of the catalog has the feature */
+    char
+        sub[SUBS_ENTITY_MAX + 1]; /* the best subscription as subs_store_best_sub picks it, or "" */
+    enum sub_status status;       /* its status */
+};
+/*
+ * The whole entitlement lookup in one statement (the hot path): the
+ * customer's row, whether the feature exists, and the best subscription
+ * (subs_store_best_sub's rule: through the user's seats when `user` is not
+ * NULL, else through the customer's subscriptions counting `want`).
+ */
+enum lb_err subs_store_entitlement(struct store *s, const char *tenant, const char *customer,
+                                   const char *user, const char *feature, enum ent_want want,
+                                   struct ent_facts *ret, struct lb_why *why);
+/* Its SQL for a user, for the plan checks of the unit tests. */
+extern const char subs_store_user_entitlement_sql[];
+
+/* Rebuild watermarks (rebuild.c, D23): one row. */
+/*
+ * Records `event_id` as the last directory event applied here; *ret_old is
+ * true when it comes at or before the newest directory watermark read back
+ * from the own stream and not reached yet (a rebuild replaying history).
+ */
+enum lb_err subs_store_marks_directory(struct store *s, const char *event_id, bool *ret_old,
+                                       struct lb_why *why);
+/* Records a sweep at `now_ms`; *ret_old: at or before the newest sweep watermark read back. */
+enum lb_err subs_store_marks_sweep(struct store *s, int64_t now_ms, bool *ret_old,
+                                   struct lb_why *why);
+/* Where this database is: the last directory event applied ("" when none), the last sweep. */
+enum lb_err subs_store_marks_get(struct store *s, char ret_directory[ENVELOPE_ID_MAX + 1],
+                                 int64_t *ret_sweep_ms, struct lb_why *why);
+/*
+ * Takes the watermark of a snapshot read back: `directory` (NULL: none) as
+ * the newest directory mark, `reached` when that event is applied already;
+ * `sweep_ms` (SUBS_NO_TIME: none) raises the sweep mark.
+ */
+enum lb_err subs_store_marks_read(struct store *s, const char *directory, bool reached,
+                                  int64_t sweep_ms, struct lb_why *why);
+
 /* ---- events.c: emitted events ---------------------------------------------- */
 
 enum lb_err subs_emit_subscription_changed(struct service *svc, const char *tenant,
@@ -267,9 +330,32 @@ cJSON *subs_sub_json(const struct subscription *sub);
  */
 enum lb_err subs_event_decode(const struct envelope *ev, const char *const *known,
                               const char *const *ids, const char **ret_values, struct lb_why *why);
-/* Registers `org` as an active customer and emits customer_changed "created". */
+/* Registers `org` as an active customer at `now_ms` and emits customer_changed "created". */
 enum lb_err subs_customer_register(struct service *svc, const char *tenant, const char *org,
-                                   const char *actor, struct customer *ret, struct lb_why *why);
+                                   const char *actor, int64_t now_ms, struct customer *ret,
+                                   struct lb_why *why);
+
+/* ---- rebuild.c: the own stream read back (D23) ------------------------------ */
+
+/* The service's state (struct subs_state); quiet: emit nothing, leave command state alone. */
+struct subs_state *subs_state(struct service *svc);
+bool subs_quiet(struct service *svc);
+/*
+ * Adds member "watermark" to an emitted event's data: what this database
+ * had applied when the change was made, as far as the cause makes it
+ * deterministic (a request: the last directory event and the last sweep; a
+ * directory event: itself; a sweep: its time).
+ */
+enum lb_err subs_add_watermark(struct service *svc, cJSON *data, struct lb_why *why);
+/*
+ * Runs `apply` for a directory event, quiet when the own stream showed that
+ * this database's predecessor applied it already (it comes at or before the
+ * newest directory watermark read back and not reached yet).
+ */
+enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
+                                 service_event_fn apply, struct lb_why *why);
+/* Counts a sweep, `skipped` because the own stream shows it was made (a rebuild). */
+void subs_count_sweep(struct service *svc, bool skipped);
 
 /* ---- groups.c: seats follow membership ------------------------------------ */
 
@@ -281,9 +367,15 @@ enum lb_err subs_customer_register(struct service *svc, const char *tenant, cons
  */
 enum lb_err subs_seat_refresh(struct service *svc, const char *tenant, const char *sub,
                               const char *user, const char *reason, struct lb_why *why);
-/* Unassigns every seat of `sub` and detaches its groups (on cancellation). */
+/* Unassigns every seat of `sub` (on cancellation, once its groups are detached). */
 enum lb_err subs_release_all_seats(struct service *svc, const char *tenant,
                                    const struct subscription *sub, struct lb_why *why);
+/*
+ * Makes the groups attached to `sub` exactly `groups` (an array of ids, from
+ * a snapshot read back) and the seats of their members follow.
+ */
+enum lb_err subs_sub_set_groups(struct service *svc, const char *tenant, const char *sub,
+                                const cJSON *groups, struct lb_why *why);
 
 /* ---- api.c: request helpers shared by the handlers -------------------------- */
 
@@ -363,6 +455,12 @@ enum lb_err subs_on_device_installed(struct service *svc, const struct envelope 
                                      struct lb_why *why);
 enum lb_err subs_on_device_uninstalled(struct service *svc, const struct envelope *ev,
                                        struct lb_why *why);
+
+enum lb_err subs_on_own_subscription(struct service *svc, const struct envelope *ev,
+                                     struct lb_why *why);
+enum lb_err subs_on_own_customer(struct service *svc, const struct envelope *ev,
+                                 struct lb_why *why);
+enum lb_err subs_on_own_package(struct service *svc, const struct envelope *ev, struct lb_why *why);
 
 enum lb_err subs_sweep(struct service *svc, int64_t now_ms, struct lb_why *why);
 

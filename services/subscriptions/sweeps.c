@@ -6,7 +6,9 @@
  * Exactly once: the conversion and its event are written in the same
  * transaction and the converted row leaves the partial index the sweep
  * reads, so a restart, a clock jump (many trials due at once) or a replay
- * (ids derived from the sweep's virtual time) converts each trial once.
+ * (ids derived from the sweep's virtual time) converts each trial once. A
+ * rebuild skips the sweeps its own stream shows were made (their
+ * conversions come back as snapshots, D23), so none is emitted again.
  */
 #include "subscriptions.h"
 
@@ -38,9 +40,19 @@ enum lb_err subs_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
     /* About 50 KB: the loop thread's stack holds it (no static state, STYLE 9). */
     char tenants[SUBS_SWEEP_CHUNK][SUBS_ORG_MAX + 1];
     char ids[SUBS_SWEEP_CHUNK][SUBS_ENTITY_MAX + 1];
+    struct subs_state *st = subs_state(svc);
+    bool old = false;
     enum lb_err err;
     int n;
 
+    /* A sweep at or before one the own stream shows was made already: its conversions are in
+     * the snapshots read back (a rebuild replaying the clock, D23). */
+    err = subs_store_marks_sweep(service_store(svc), now_ms, &old, why);
+    if (err == LB_OK)
+        subs_count_sweep(svc, old);
+    if (err != LB_OK || old)
+        return err;
+    st->context = CTX_SWEEP;
     /* Chunks, so no statement reads the index while its rows change; each chunk leaves it. */
     do {
         err = subs_store_trials_due(service_store(svc), now_ms, SUBS_SWEEP_CHUNK, tenants, ids, &n,
@@ -48,5 +60,6 @@ enum lb_err subs_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
         for (int i = 0; i < n && err == LB_OK; i++)
             err = convert_one(svc, tenants[i], ids[i], now_ms, why);
     } while (err == LB_OK && n == SUBS_SWEEP_CHUNK);
+    st->context = CTX_REQUEST;
     return err;
 }

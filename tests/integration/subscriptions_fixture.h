@@ -8,6 +8,10 @@
 #ifndef SUBSCRIPTIONS_FIXTURE_H
 #define SUBSCRIPTIONS_FIXTURE_H
 
+#include <ctype.h>
+
+#include "clock.h"
+
 #define TENANT "dist-1"
 #define T0     "2026-11-22T10:00:00.000Z"
 #define MSP    "\"caller\":{\"org\":\"msp-3\",\"user\":\"ana@msp3.example\"}"
@@ -27,6 +31,7 @@ struct fixture {
     int seq;
     int ticks;
     double applied;
+    const char *const *env; /* the service's settings, for restarts */
 };
 
 __attribute__((unused)) static int64_t t0_ms(void)
@@ -42,6 +47,50 @@ __attribute__((unused)) static void record(struct fixture *f, const char *schema
     fprintf(f->seen, "{\"schema\":\"%s\",\"doc\":%s}\n", schema, doc);
 }
 
+/*
+ * Publishes `event` on `subject` and waits until the service's durable
+ * consumer of that domain has acked it (it acks after the commit). The
+ * service also reads back its own events, so lb_events_applied_total alone
+ * cannot tell when a given event is applied.
+ */
+__attribute__((unused)) static void publish_and_wait(struct fixture *f, const char *domain,
+                                                     const char *subject, const char *id,
+                                                     const char *event)
+{
+    char stream[64];
+    char durable[64];
+    jsPubOptions po;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    uint64_t seq;
+    int64_t deadline = clock_wall_ms() + HARNESS_WAIT_MS;
+
+    jsPubOptions_Init(&po);
+    po.MsgId = id;
+    if (js_Publish(&ack, f->js, subject, event, (int)strlen(event), &po, &jerr) != NATS_OK)
+        fail_msg("publish to %s failed (%d)", subject, (int)jerr);
+    seq = ack->Sequence;
+    jsPubAck_Destroy(ack);
+    snprintf(stream, sizeof(stream), "LB_%s", domain);
+    for (char *c = stream; *c; c++)
+        *c = (char)toupper((unsigned char)*c);
+    snprintf(durable, sizeof(durable), "subscriptions-%s", domain);
+    for (;;) {
+        jsConsumerInfo *ci = NULL;
+        bool done = js_GetConsumerInfo(&ci, f->js, stream, durable, NULL, &jerr) == NATS_OK &&
+                    ci->AckFloor.Stream >= seq;
+
+        jsConsumerInfo_Destroy(ci);
+        if (done)
+            break;
+        if (clock_wall_ms() > deadline)
+            fail_msg("%s/%s never acked %s (stream seq %llu)", stream, durable, id,
+                     (unsigned long long)seq);
+        nats_Sleep(2);
+    }
+    f->applied++;
+}
+
 /* Publishes a platform event and waits until it is applied. */
 __attribute__((unused)) static void apply(struct fixture *f, const char *domain, const char *name,
                                           const char *data)
@@ -55,10 +104,8 @@ __attribute__((unused)) static void apply(struct fixture *f, const char *domain,
     snprintf(subject, sizeof(subject), "lb.evt.%s." TENANT ".%s", domain, name);
     snprintf(type, sizeof(type), "licensebus.%s.%s.v1", domain, name);
     event = harness_event(id, type, TENANT, T0, data);
-    harness_js_publish(f->js, subject, id, event, strlen(event));
+    publish_and_wait(f, domain, subject, id, event);
     free(event);
-    f->applied++;
-    harness_wait_metric(f->svc.http_port, "lb_events_applied_total", f->applied);
 }
 
 /* Moves the virtual clock to T0 + `offset_min` minutes and waits until it is applied. */
@@ -74,10 +121,8 @@ __attribute__((unused)) static void tick(struct fixture *f, int offset_min)
     snprintf(data, sizeof(data), "{\"now\":\"%s\"}", now);
     snprintf(id, sizeof(id), "01JSUBSTICK%015d", ++f->ticks);
     event = harness_event(id, "licensebus.clock.tick.v1", "_sys", now, data);
-    harness_js_publish(f->js, "lb.evt.clock._sys.tick", id, event, strlen(event));
+    publish_and_wait(f, "clock", "lb.evt.clock._sys.tick", id, event);
     free(event);
-    f->applied++;
-    harness_wait_metric(f->svc.http_port, "lb_events_applied_total", f->applied);
 }
 
 __attribute__((unused)) static void org(struct fixture *f, const char *id, const char *parent,
@@ -102,14 +147,16 @@ __attribute__((unused)) static void tree(struct fixture *f)
     org(f, "site-7", "cust-7", "suborg");
 }
 
-__attribute__((unused)) static int setup(void **state)
+/* Starts nats-server and the service with `service_env`, moves the clock to T0, makes the tree. */
+__attribute__((unused)) static int setup_with(void **state, const char *const *service_env)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     int fd;
 
     harness_nats_start(&f->ns, NULL);
     harness_tmpdir(f->data, "data");
-    harness_service_start(&f->svc, "subscriptions", &f->ns, f->data, env);
+    harness_service_start(&f->svc, "subscriptions", &f->ns, f->data, service_env);
+    f->env = service_env;
     f->nc = harness_connect(&f->ns);
     f->js = harness_js(f->nc);
     snprintf(f->seen_path, sizeof(f->seen_path), "/tmp/lb-subs-seen-XXXXXX");
@@ -120,6 +167,11 @@ __attribute__((unused)) static int setup(void **state)
     tick(f, 0);
     tree(f);
     return 0;
+}
+
+__attribute__((unused)) static int setup(void **state)
+{
+    return setup_with(state, env);
 }
 
 /* Every event in LB_SUBSCRIPTIONS goes to the validation file too. */
@@ -272,5 +324,6 @@ __attribute__((unused)) static cJSON *events(struct fixture *f, const char *name
     }
     harness_free_messages(msgs, n);
     return list;
+}
 
 #endif

@@ -23,7 +23,6 @@
 
 #define SUBS_EVENT_ID_PREFIX "01JSUBSB"
 #include "subscriptions_fixture.h"
-}
 
 /* ---- tests ------------------------------------------------------------------ */
 

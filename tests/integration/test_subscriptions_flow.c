@@ -24,7 +24,6 @@
 
 #define SUBS_EVENT_ID_PREFIX "01JSUBSF"
 #include "subscriptions_fixture.h"
-}
 
 /* Waits for `count` events `name`, then returns them all. */
 static cJSON *wait_events(struct fixture *f, const char *name, size_t count)

@@ -1,8 +1,9 @@
 /*
  * test_subscriptions_store.c - the subscriptions tables without NATS: the
  * seeded catalog, the seat rule (smallest attached group holding the user),
- * entitlement lookups, and the trial sweep reading its partial index (no
- * scan), checked with EXPLAIN QUERY PLAN and on 20,000 subscriptions.
+ * entitlement lookups (the one-statement entitlement included), the
+ * rebuild watermarks (D23), and the trial sweep reading its partial index
+ * (no scan), checked with EXPLAIN QUERY PLAN and on 20,000 subscriptions.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -153,6 +154,103 @@ static void test_best_sub(void **state)
                      LB_ENOTFOUND);
 }
 
+/* The entitlement in one statement: customer, feature and best subscription together. */
+static void test_entitlement(void **state)
+{
+    struct store *s = *state;
+    struct subscription a = make_sub("sub-a", SUB_SUSPENDED, SUBS_NO_TIME);
+    struct subscription b = make_sub("sub-b", SUB_ACTIVE, SUBS_NO_TIME);
+    struct customer c = {.org = "cust-7", .active = true, .version = 1};
+    struct ent_facts facts;
+
+    assert_int_equal(
+        subs_store_entitlement(s, "t", "cust-7", "u1", "file_sandbox", WANT_USERS, &facts, NULL),
+        LB_OK);
+    assert_false(facts.registered);
+    assert_int_equal(subs_store_customer_put(s, "t", &c, NULL), LB_OK);
+    assert_int_equal(subs_store_sub_put(s, "t", &a, NULL), LB_OK);
+    assert_int_equal(subs_store_sub_put(s, "t", &b, NULL), LB_OK);
+    assert_int_equal(
+        subs_store_entitlement(s, "t", "cust-7", "u1", "teleport", WANT_USERS, &facts, NULL),
+        LB_OK);
+    assert_true(facts.registered && facts.active);
+    assert_false(facts.known_feature);
+    assert_string_equal(facts.sub, "");
+    /* A seat in the suspended one only, then in the active one too: the active one wins. */
+    assert_int_equal(subs_store_seat_set(s, "t", "sub-a", "u1", "g", NULL), LB_OK);
+    assert_int_equal(
+        subs_store_entitlement(s, "t", "cust-7", "u1", "file_sandbox", WANT_USERS, &facts, NULL),
+        LB_OK);
+    assert_true(facts.known_feature);
+    assert_string_equal(facts.sub, "sub-a");
+    assert_int_equal(facts.status, SUB_SUSPENDED);
+    assert_int_equal(subs_store_seat_set(s, "t", "sub-b", "u1", "g", NULL), LB_OK);
+    assert_int_equal(
+        subs_store_entitlement(s, "t", "cust-7", "u1", "file_sandbox", WANT_USERS, &facts, NULL),
+        LB_OK);
+    assert_string_equal(facts.sub, "sub-b");
+    /* Without a user, the customer's subscriptions; no device basis among them. */
+    assert_int_equal(
+        subs_store_entitlement(s, "t", "cust-7", NULL, "web_protection", WANT_ANY, &facts, NULL),
+        LB_OK);
+    assert_string_equal(facts.sub, "sub-b");
+    assert_int_equal(subs_store_entitlement(s, "t", "cust-7", NULL, "web_protection", WANT_DEVICES,
+                                            &facts, NULL),
+                     LB_OK);
+    assert_string_equal(facts.sub, "");
+    c.active = false;
+    assert_int_equal(subs_store_customer_put(s, "t", &c, NULL), LB_OK);
+    assert_int_equal(
+        subs_store_entitlement(s, "t", "cust-7", "u1", "file_sandbox", WANT_USERS, &facts, NULL),
+        LB_OK);
+    assert_true(facts.registered);
+    assert_false(facts.active);
+}
+
+/* The watermarks of D23: directory events up to the newest mark read back are old. */
+static void test_marks(void **state)
+{
+    struct store *s = *state;
+    char last[ENVELOPE_ID_MAX + 1];
+    int64_t sweep = 0;
+    bool old = true;
+
+    assert_int_equal(subs_store_marks_get(s, last, &sweep, NULL), LB_OK);
+    assert_string_equal(last, "");
+    assert_int_equal(sweep, SUBS_NO_TIME);
+    /* No mark read: nothing is old. */
+    assert_int_equal(subs_store_marks_directory(s, "e1", &old, NULL), LB_OK);
+    assert_false(old);
+    assert_int_equal(subs_store_marks_sweep(s, 100, &old, NULL), LB_OK);
+    assert_false(old);
+    assert_int_equal(subs_store_marks_get(s, last, &sweep, NULL), LB_OK);
+    assert_string_equal(last, "e1");
+    assert_int_equal(sweep, 100);
+    /* A mark ahead (e4, not applied yet): e2, e3 and e4 itself are old, e5 is not. */
+    assert_int_equal(subs_store_marks_read(s, "e4", false, 300, NULL), LB_OK);
+    assert_int_equal(subs_store_marks_directory(s, "e2", &old, NULL), LB_OK);
+    assert_true(old);
+    assert_int_equal(subs_store_marks_directory(s, "e3", &old, NULL), LB_OK);
+    assert_true(old);
+    assert_int_equal(subs_store_marks_directory(s, "e4", &old, NULL), LB_OK);
+    assert_true(old);
+    assert_int_equal(subs_store_marks_directory(s, "e5", &old, NULL), LB_OK);
+    assert_false(old);
+    /* Sweeps at or before the sweep mark are old; a mark never goes back. */
+    assert_int_equal(subs_store_marks_read(s, NULL, false, 200, NULL), LB_OK);
+    assert_int_equal(subs_store_marks_sweep(s, 300, &old, NULL), LB_OK);
+    assert_true(old);
+    assert_int_equal(subs_store_marks_sweep(s, 301, &old, NULL), LB_OK);
+    assert_false(old);
+    /* A mark already applied here (reached) makes nothing old. */
+    assert_int_equal(subs_store_marks_read(s, "e5", true, SUBS_NO_TIME, NULL), LB_OK);
+    assert_int_equal(subs_store_marks_directory(s, "e6", &old, NULL), LB_OK);
+    assert_false(old);
+    assert_int_equal(subs_store_marks_get(s, last, &sweep, NULL), LB_OK);
+    assert_string_equal(last, "e6");
+    assert_int_equal(sweep, 301);
+}
+
 /* Collects the plan's detail lines. */
 static void plan(struct store *s, const char *sql, char *ret, size_t size)
 {
@@ -189,6 +287,19 @@ static void test_query_plans(void **state)
          "AND s.basis IN (0, 2) ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1",
          text, sizeof(text));
     assert_null(strstr(text, "SCAN")); /* every table through an index */
+    {
+        char sql[2048];
+
+        (void)snprintf(sql, sizeof(sql), "EXPLAIN QUERY PLAN %s", subs_store_user_entitlement_sql);
+        plan(s, sql, text, sizeof(text));
+    }
+    print_message("      entitlement plan: %s\n", text);
+    /* One statement, every table through an index; the only scan is of the best subscription
+     * found (a materialized row at most). */
+    for (const char *scan = strstr(text, "SCAN "); scan; scan = strstr(scan + 1, "SCAN "))
+        assert_int_equal(strncmp(scan, "SCAN b ", 7), 0);
+    assert_non_null(strstr(text, "SEARCH st USING COVERING INDEX seats_by_user"));
+    assert_non_null(strstr(text, "SEARCH c USING PRIMARY KEY"));
 }
 
 /* 20,000 subscriptions of which 200 are due: the due ones come in order, nothing else. */
@@ -233,6 +344,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_seed_catalog, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seat_grantor, setup, teardown),
         cmocka_unit_test_setup_teardown(test_best_sub, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_entitlement, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_marks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_query_plans, setup, teardown),
         cmocka_unit_test_setup_teardown(test_trials_due, setup, teardown),
     };
