@@ -2,7 +2,8 @@
  * test_reporting_flows.c - reporting against a real nats-server: the read
  * model built from directory, licensing, subscriptions, usage, agents and
  * signals events (published here in the shapes those producers define),
- * every query, authorization through filters, bad input, the lag, and a
+ * every query, authorization through filters, bad input, the lag, org moves
+ * (the shown-under choice and the overview's counts follow the tree), and a
  * rebuild from the streams on an empty database giving byte-identical
  * replies.
  */
@@ -676,6 +677,125 @@ static void test_lag_and_dead_letters(void **state)
     }
 }
 
+static void move(const char *id, const char *parent)
+{
+    char data[128];
+
+    snprintf(data, sizeof(data), "{\"org\":\"%s\",\"parent\":\"%s\"}", id, parent);
+    publish("directory", TENANT, "org_moved", "2026-11-03T00:00:00.000Z", data);
+    settle();
+}
+
+/* The keys (on-premises) listed under `org` in a customer_orgs reply, comma-separated. */
+static const char *keys_under(cJSON *reply, const char *org_id)
+{
+    static char out[256];
+    cJSON *o = find(cJSON_GetObjectItem(reply, "orgs"), "org", org_id);
+    cJSON *lic;
+
+    out[0] = '\0';
+    if (o == NULL)
+        return "(not listed)";
+    cJSON_ArrayForEach(lic, cJSON_GetObjectItem(o, "on_premises"))
+    {
+        snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", out[0] ? "," : "",
+                 cJSON_GetObjectItem(lic, "key")->valuestring);
+    }
+    return out;
+}
+
+static int count_of(cJSON *overview, const char *status)
+{
+    return cJSON_GetObjectItem(cJSON_GetObjectItem(overview, "by_status"), status)->valueint;
+}
+
+/*
+ * directory.org_moved through the subjects: which org a license is shown
+ * under follows the tree both ways (a key on an org and one of its sub-orgs
+ * is shown only under the sub-org), and so do the overview's counts of every
+ * scope, subscriptions and trials included; moving back gives back the same
+ * bytes.
+ */
+static void test_org_moves(void **state)
+{
+    static const char *const msp3 = "{" CALLER "}";
+    static const char *const dist =
+        "{\"tenant\":\"dist-1\",\"caller\":{\"org\":\"dist-1\",\"user\":\"d\"}}";
+    char *orgs_before, *overview_before, *text;
+    cJSON *r;
+
+    (void)state;
+    /* AAAA-0006 on two unrelated orgs: shown under both. */
+    license("license_issued", "L6", "AAAA-0006", "core", "on_premises", "2027-06-30",
+            "[\"cust-8\",\"sub-7a\"]", 1, 0, NULL);
+    settle();
+    orgs_before = ask_raw("customer_orgs", msp3);
+    overview_before = ask_raw("overview", msp3);
+    r = cJSON_Parse(orgs_before);
+    assert_string_equal(keys_under(r, "cust-7"), "");
+    assert_string_equal(keys_under(r, "sub-7a"), "AAAA-0006,AAAA-0001"); /* by expiration */
+    assert_string_equal(keys_under(r, "cust-8"), "AAAA-0006");
+    cJSON_Delete(r);
+
+    /* sub-7a under cust-8: cust-7 and sub-7a are unrelated now, cust-8 and sub-7a related. */
+    move("sub-7a", "cust-8");
+    r = ask("customer_orgs", msp3);
+    assert_string_equal(keys_under(r, "cust-7"), "AAAA-0001");
+    assert_string_equal(keys_under(r, "cust-8"), "");
+    assert_string_equal(keys_under(r, "sub-7a"), "AAAA-0006,AAAA-0001"); /* by expiration */
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(r, "orgs"), 2), "org")
+            ->valuestring,
+        "sub-7a"); /* in tree order: after cust-8 now */
+    cJSON_Delete(r);
+    r = ask("overview", "{" CALLER ",\"org\":\"cust-8\"}");
+    assert_int_equal(count_of(r, "active"), 2); /* L1 and L6 through sub-7a */
+    assert_int_equal(count_of(r, "expired"), 1);
+    cJSON_Delete(r);
+    r = ask("overview", "{" CALLER ",\"org\":\"cust-7\"}");
+    assert_int_equal(count_of(r, "active"), 1); /* L1, under cust-7 itself now */
+    assert_int_equal(count_of(r, "expiring"), 1);
+    cJSON_Delete(r);
+    r = ask("overview", msp3);
+    assert_int_equal(count_of(r, "active"), 2); /* L1 shown twice in the scope: once */
+    cJSON_Delete(r);
+
+    /* cust-7 to the other MSP: its subscription, seats and trial go with it. */
+    move("cust-7", "msp-4");
+    r = ask("overview", msp3);
+    assert_int_equal(
+        cJSON_GetArraySize(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "seats"), "by_package")), 0);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "trials_ending")), 0);
+    assert_int_equal(count_of(r, "active"), 2); /* L1 still, through sub-7a */
+    cJSON_Delete(r);
+    r = ask("overview", "{\"tenant\":\"dist-1\",\"caller\":{\"org\":\"msp-4\",\"user\":"
+                        "\"m\"}}");
+    assert_int_equal(cJSON_GetObjectItem(
+                         cJSON_GetArrayItem(
+                             cJSON_GetObjectItem(cJSON_GetObjectItem(r, "seats"), "by_package"), 0),
+                         "consumed")
+                         ->valueint,
+                     1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "trials_ending")), 1);
+    assert_int_equal(count_of(r, "active"), 2); /* L4 of cust-9, L1 under cust-7 */
+    cJSON_Delete(r);
+    r = ask("overview", dist);
+    assert_int_equal(count_of(r, "active"), 3); /* L1, L4, L6: each once */
+    cJSON_Delete(r);
+
+    /* Back where they were: the same answers, byte for byte. */
+    move("cust-7", "msp-3");
+    move("sub-7a", "cust-7");
+    text = ask_raw("customer_orgs", msp3);
+    assert_string_equal(text, orgs_before);
+    free(text);
+    text = ask_raw("overview", msp3);
+    assert_string_equal(text, overview_before);
+    free(text);
+    free(orgs_before);
+    free(overview_before);
+}
+
 /* Stop, start on an empty data dir, replay the streams: the same bytes. */
 static void test_rebuild(void **state)
 {
@@ -719,7 +839,7 @@ int main(void)
         cmocka_unit_test(test_customer_orgs), cmocka_unit_test(test_authorization),
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_overview_history_consumption),
         cmocka_unit_test(test_exports),       cmocka_unit_test(test_lag_and_dead_letters),
-        cmocka_unit_test(test_rebuild),
+        cmocka_unit_test(test_org_moves),     cmocka_unit_test(test_rebuild),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
