@@ -26,7 +26,8 @@
  *   RSS        VmHWM / VmRSS of lb-usage (/proc/<pid>/status) under each load
  *
  * Targets (issue 5 item 11): ingestion >= 50 % of raw and >= 50,000
- * signals/s; the sweep < 1 s. Usage: bench_usage [--quick]  (a tenth)
+ * signals/s; the sweep < 1 s. Usage: bench_usage [--quick] [--ingestion]  (--quick: a
+ * tenth; --ingestion: skip the sweep; LB_BINARY_DIR picks the lb-usage to measure)
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -52,6 +53,8 @@ static int device_count = 10000;
 static int heartbeat_count = 500000;
 static int user_total = 1000000;
 static int due_count = 10000;
+/* --ingestion: the ingestion run only (e.g. to compare two builds through LB_BINARY_DIR). */
+static bool ingestion_only;
 
 #define CUSTOMERS       10   /* customers of the ingestion run */
 #define SWEEP_CUSTOMERS 1000 /* customers of the sweep run */
@@ -100,6 +103,31 @@ static long proc_kib(pid_t pid, const char *field)
     if (f)
         fclose(f);
     return kib;
+}
+
+/* CPU time (user + system) the process has used so far, in seconds; -1 when unreadable. */
+static double proc_cpu_s(pid_t pid)
+{
+    char path[64];
+    char buf[1024];
+    unsigned long utime = 0, stime = 0;
+    const char *p;
+    size_t n;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the command name's closing parenthesis. */
+    p = strrchr(buf, ')');
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+        return -1;
+    return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static double metric0(int port, const char *sample)
@@ -301,7 +329,8 @@ struct raw_seen {
  * The raw baseline: pull 256, parse, coalesce per device, one transaction of
  * upserts, commit, ack each. The table holds the installed devices already.
  */
-static double raw_ingest(natsConnection *nc, jsCtx *js, const char *data_dir, int64_t base_ms)
+static double raw_ingest(natsConnection *nc, jsCtx *js, const char *data_dir, int64_t base_ms,
+                         double *ret_cpu_us)
 {
     static const char upsert[] =
         "INSERT INTO devices (tenant, device, last_seen_ms) VALUES (?1, ?2, ?3) "
@@ -317,6 +346,7 @@ static double raw_ingest(natsConnection *nc, jsCtx *js, const char *data_dir, in
     char path[300];
     char device[16];
     int got = 0;
+    double cpu;
     int64_t t;
 
     jsStreamConfig_Init(&cfg);
@@ -353,6 +383,7 @@ static double raw_ingest(natsConnection *nc, jsCtx *js, const char *data_dir, in
 
     if (js_PullSubscribe(&sub, js, "raw.sig.>", "raw", NULL, NULL, NULL) != NATS_OK)
         fail_msg("raw pull subscribe failed");
+    cpu = proc_cpu_s(getpid());
     t = clock_mono_ns();
     while (got < heartbeat_count) {
         natsMsgList list = {0};
@@ -399,6 +430,7 @@ static double raw_ingest(natsConnection *nc, jsCtx *js, const char *data_dir, in
     }
     natsConnection_Flush(nc);
     t = clock_mono_ns() - t;
+    *ret_cpu_us = (proc_cpu_s(getpid()) - cpu) * 1e6 / heartbeat_count;
     natsSubscription_Destroy(sub);
     sqlite3_finalize(stmt);
     sqlite3_close(db);
@@ -411,7 +443,9 @@ struct ingest_result {
     long rss_max_kib;
     long hwm_kib;
     double coalesced;
+    double users_coalesced;
     double flush_writes;
+    double cpu_us; /* the service's CPU time per signal (start-up included), in µs */
     double batches;
 };
 
@@ -434,7 +468,9 @@ static void service_ingest(jsCtx *js, const struct nats_server *ns, struct servi
     r->per_sec = heartbeat_count / ((double)(clock_mono_ns() - t) / 1e9);
     r->hwm_kib = proc_kib(svc->pid, "VmHWM");
     r->coalesced = metric0(svc->http_port, "lb_usage_signals_coalesced_total");
+    r->users_coalesced = metric0(svc->http_port, "lb_usage_signal_users_coalesced_total");
     r->flush_writes = metric0(svc->http_port, "lb_usage_signal_flush_writes_total");
+    r->cpu_us = proc_cpu_s(svc->pid) * 1e6 / heartbeat_count;
     r->batches = metric0(svc->http_port, "lb_batches_total");
     if (metric0(svc->http_port, "lb_events_applied_total") < heartbeat_count ||
         metric0(svc->http_port, "lb_events_dead_lettered_total") > 0)
@@ -449,6 +485,7 @@ static void bench_ingestion(natsConnection *nc, jsCtx *js, const struct nats_ser
     struct service_proc svc = {0};
     struct ingest_result best = {0};
     const struct setting *best_set = NULL;
+    double raw_cpu_us = 0;
     double raw;
 
     printf("signal ingestion: %d heartbeats over %d devices (targets: >= 50 %% of raw, >= "
@@ -459,10 +496,10 @@ static void bench_ingestion(natsConnection *nc, jsCtx *js, const struct nats_ser
     publish_complete(js);
     install_devices(js, &svc, t0);
 
-    raw = raw_ingest(nc, js, data_dir, t0 + 1000);
+    raw = raw_ingest(nc, js, data_dir, t0 + 1000, &raw_cpu_us);
     printf("  raw: fetch %d + parse + coalesce + one upsert transaction per batch + ack: %.0f "
-           "signals/s\n",
-           RAW_BATCH, raw);
+           "signals/s, %.1f µs CPU each\n",
+           RAW_BATCH, raw, raw_cpu_us);
     for (size_t k = 0; k < SETTING_COUNT; k++) {
         struct ingest_result r = {0};
 
@@ -470,10 +507,11 @@ static void bench_ingestion(natsConnection *nc, jsCtx *js, const struct nats_ser
         service_ingest(js, ns, &svc, data_dir, &settings[k],
                        t0 + 1000 + (int64_t)(k + 1) * 2 * heartbeat_count, &r);
         printf("  service LB_FETCH_BATCH=%-4s LB_MAX_ACK_PENDING=%-5s %8.0f signals/s  ratio "
-               "%.2f  (%.0f batches, %.0f coalesced, %.0f flush writes; VmRSS max %ld KiB, VmHWM "
-               "%ld KiB)\n",
+               "%.2f  %.1f µs CPU each  (%.0f batches, %.0f coalesced per device, %.0f per user, "
+               "%.0f flush writes; VmRSS max %ld KiB, VmHWM %ld KiB)\n",
                settings[k].fetch_batch, settings[k].max_ack_pending, r.per_sec, r.per_sec / raw,
-               r.batches, r.coalesced, r.flush_writes, r.rss_max_kib, r.hwm_kib);
+               r.cpu_us, r.batches, r.coalesced, r.users_coalesced, r.flush_writes, r.rss_max_kib,
+               r.hwm_kib);
         if (r.per_sec > best.per_sec) {
             best = r;
             best_set = &settings[k];
@@ -752,6 +790,11 @@ static void bench(void **state)
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     harness_nats_stop(&ns);
+    if (ingestion_only) {
+        harness_rmdir(data);
+        harness_rmdir(sweep_data);
+        return;
+    }
 
     /* A fresh nats-server: a service on an empty database replays the streams it consumes,
      * which would run beside the sweep (and count in lb_events_applied_total). */
@@ -769,11 +812,18 @@ int main(int argc, char **argv)
     const struct CMUnitTest run[] = {cmocka_unit_test(bench)};
 
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (argc > 1 && strcmp(argv[1], "--quick") == 0) {
-        device_count /= 10;
-        heartbeat_count /= 10;
-        user_total /= 10;
-        due_count /= 10;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            device_count /= 10;
+            heartbeat_count /= 10;
+            user_total /= 10;
+            due_count /= 10;
+        } else if (strcmp(argv[i], "--ingestion") == 0) {
+            ingestion_only = true;
+        } else {
+            fprintf(stderr, "usage: bench_usage [--quick] [--ingestion]\n");
+            return 2;
+        }
     }
     /* harness_service_start runs <LB_BINARY_DIR>/lb-usage: the build directory. */
     if (getenv("LB_BINARY_DIR") == NULL) {

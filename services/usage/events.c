@@ -553,8 +553,9 @@ enum lb_err usage_retake(struct service *svc, const char *tenant, struct user_ro
  * The hot path. A signal only moves last-seen times forward (idempotent by
  * construction) and writes nothing when they do not move; it emits only when
  * it brings a released user back. The first signal of a device in a batch
- * costs three statements (read and move the device, move its live user);
- * the batch's later ones of that device only move a time in memory.
+ * reads the device and moves its time (two statements) and, for the first
+ * device of a live user in the batch, reads the user; the user's write and
+ * the batch's later signals of either are folded into the flush (signals.c).
  */
 enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
@@ -562,8 +563,10 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
     const struct usage_config *cfg = service_config(svc);
     struct store *s = service_store(svc);
     struct device_signal d;
-    struct user_signal us;
+    struct user_activity ua;
+    struct user_row u;
     const char *device;
+    bool moved = false;
     enum lb_err err;
 
     err = decode_data(ev, known, why);
@@ -571,7 +574,7 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
         err = get_id(ev->data, "device", &device, why);
     if (err != LB_OK)
         return err;
-    /* A later signal of a device already seen in this batch only moves a time (signals.c). */
+    /* A later signal of a device already seen in this batch only moves a time. */
     if (usage_signal_deferred(svc, ev->tenant, device, ev->time_ms))
         return LB_OK;
     err = usage_store_device_signal(s, ev->tenant, device, ev->time_ms, &d, why);
@@ -587,30 +590,42 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
         usage_signal_defer(svc, ev->tenant, device, "", d.last_seen_ms);
         return LB_OK;
     }
-    err = usage_store_user_signal(s, ev->tenant, d.user, ev->time_ms, &us, why);
+    /* Another device of a user already read in this batch: its time only. */
+    if (usage_signal_user_deferred(svc, ev->tenant, d.user, ev->time_ms)) {
+        usage_signal_defer(svc, ev->tenant, device, d.user, d.last_seen_ms);
+        return LB_OK;
+    }
+    err = usage_store_user_activity(s, ev->tenant, d.user, &ua, why);
     if (err == LB_ENOTFOUND) {
         usage_signal_defer(svc, ev->tenant, device, "", d.last_seen_ms);
         return LB_OK;
     }
     if (err != LB_OK)
         return err;
-    /* Moved: the user's last activity is now this signal's time. */
-    if (us.moved && us.released_ms != 0 && us.deleted_ms == 0 &&
-        ev->time_ms > service_now_ms(svc) - cfg->inactive_after_ms) {
-        struct user_row u;
-
+    /* Live and holding (or needing) no release: nothing but times can change in this batch. */
+    if (ua.released_ms == 0 && ua.deleted_ms == 0) {
+        if (!usage_signal_user_defer(svc, ev->tenant, d.user, ua.last_active_ms, ev->time_ms))
+            err = usage_store_user_touch(s, ev->tenant, d.user, ev->time_ms, NULL, why);
+        if (err == LB_OK)
+            usage_signal_defer(svc, ev->tenant, device, d.user, d.last_seen_ms);
+        return err;
+    }
+    err = usage_store_user_touch(s, ev->tenant, d.user, ev->time_ms, &moved, why);
+    if (err != LB_OK || ua.deleted_ms != 0) {
+        /* A deleted user's devices are detached; a late signal covers nobody after it. */
+        if (err == LB_OK)
+            usage_signal_defer(svc, ev->tenant, device, "", d.last_seen_ms);
+        return err;
+    }
+    /* Released: a signal inside the inactivity window takes the license back. */
+    if (moved && ev->time_ms > service_now_ms(svc) - cfg->inactive_after_ms) {
         err = usage_store_user_get(s, ev->tenant, d.user, &u, why);
         if (err == LB_OK)
             err = usage_retake(svc, ev->tenant, &u, device, ev->time_ms, why);
-        if (err != LB_OK)
-            return err;
-        us.released_ms = 0;
+        if (err == LB_OK)
+            usage_signal_defer(svc, ev->tenant, device, d.user, d.last_seen_ms);
     }
-    /* Later signals can change only times while the user holds the license (or is gone). */
-    if (us.released_ms == 0)
-        usage_signal_defer(svc, ev->tenant, device, us.deleted_ms == 0 ? d.user : "",
-                           d.last_seen_ms);
-    return LB_OK;
+    return err;
 }
 
 /* ---- scans --------------------------------------------------------------------------- */

@@ -227,39 +227,29 @@ enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const ch
     return err;
 }
 
-enum lb_err usage_store_user_signal(struct store *s, const char *tenant, const char *user,
-                                    int64_t t, struct user_signal *ret, struct lb_why *why)
+enum lb_err usage_store_user_activity(struct store *s, const char *tenant, const char *user,
+                                      struct user_activity *ret, struct lb_why *why)
 {
-    /* The common case in one statement: a live user holding (or not needing) no release. */
-    static const char live[] = "UPDATE users SET last_active_ms = ?1 "
-                               "WHERE tenant = ?2 AND user = ?3 AND last_active_ms < ?1 "
-                               "AND released_ms IS NULL AND deleted_ms IS NULL";
-    struct user_signal sig = {.moved = true};
-    sqlite3_stmt *stmt = store_stmt(s, live, why);
-    struct user_row u;
-    enum lb_err err;
+    static const char sql[] = "SELECT last_active_ms, released_ms, deleted_ms FROM users "
+                              "WHERE tenant = ? AND user = ?";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    int rc;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
-    sqlite3_bind_int64(stmt, 1, t);
-    bind_text(stmt, 2, tenant);
-    bind_text(stmt, 3, user);
-    err = store_step_done(s, stmt, why);
-    if (err != LB_OK)
-        return err;
-    if (sqlite3_changes(store_db(s)) > 0) {
-        *ret = sig;
-        return LB_OK;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, user);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        ret->last_active_ms = sqlite3_column_int64(stmt, 0);
+        ret->released_ms = sqlite3_column_int64(stmt, 1);
+        ret->deleted_ms = sqlite3_column_int64(stmt, 2);
     }
-    /* Not moved, released, deleted or unknown: the whole row says which. */
-    err = usage_store_user_get(s, tenant, user, &u, why);
-    if (err == LB_OK)
-        err = usage_store_user_touch(s, tenant, user, t, &sig.moved, why);
-    if (err != LB_OK)
-        return err;
-    sig.released_ms = u.released_ms;
-    sig.deleted_ms = u.deleted_ms;
-    *ret = sig;
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return lb_fail(why, LB_ENOTFOUND, "user \"%s\" is unknown", user);
+    if (rc != SQLITE_ROW)
+        return step_fail(s, rc, "reading a user's activity", why);
     return LB_OK;
 }
 

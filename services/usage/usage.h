@@ -179,19 +179,15 @@ enum lb_err usage_store_user_recount(struct store *s, const char *tenant, const 
 /* Moves last_active_ms forward to `t` (never back); *ret_moved says whether it moved. */
 enum lb_err usage_store_user_touch(struct store *s, const char *tenant, const char *user, int64_t t,
                                    bool *ret_moved, struct lb_why *why);
-/* What a signal needs to know of its user after moving last_active_ms. */
-struct user_signal {
-    bool moved;          /* last_active_ms moved forward to the signal's time */
+/* What a signal needs to know of its user. */
+struct user_activity {
+    int64_t last_active_ms;
     int64_t released_ms; /* 0 while not released */
     int64_t deleted_ms;  /* 0 while live */
 };
-/*
- * The signal's write on its user: last_active_ms = t when t is newer, and the
- * fields a signal acts on; one statement for a live, unreleased user whose
- * time moves. LB_ENOTFOUND for an unknown user.
- */
-enum lb_err usage_store_user_signal(struct store *s, const char *tenant, const char *user,
-                                    int64_t t, struct user_signal *ret, struct lb_why *why);
+/* Reads the user's activity; LB_ENOTFOUND for an unknown user. */
+enum lb_err usage_store_user_activity(struct store *s, const char *tenant, const char *user,
+                                      struct user_activity *ret, struct lb_why *why);
 /* The sweep's release: released_ms = license_removed_ms = now_ms. */
 enum lb_err usage_store_user_release(struct store *s, const char *tenant, const char *user,
                                      int64_t now_ms, struct lb_why *why);
@@ -323,13 +319,20 @@ enum lb_err usage_on_device_detached(struct service *svc, const struct envelope 
                                      struct lb_why *why);
 enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why);
 
-/* signals.c: heartbeats coalesced per device within a batch */
+/* signals.c: heartbeats coalesced per device and per user within a batch */
 extern const size_t usage_state_size;
 /* True when the device's signals are deferred in this batch (its time is kept). */
 bool usage_signal_deferred(struct service *svc, const char *tenant, const char *device, int64_t t);
 /* Defers the device's later signals of this batch; `written_ms` is its last-seen now. */
 void usage_signal_defer(struct service *svc, const char *tenant, const char *device,
                         const char *user, int64_t written_ms);
+/* True when the user's signals are deferred in this batch (its time is kept). */
+bool usage_signal_user_deferred(struct service *svc, const char *tenant, const char *user,
+                                int64_t t);
+/* Defers the live, unreleased user's writes of this batch (`written_ms` is its last activity
+ * now) and records `t`; false when the batch's table is full (write at once). */
+bool usage_signal_user_defer(struct service *svc, const char *tenant, const char *user,
+                             int64_t written_ms, int64_t t);
 /* The runtime's flush: one last-seen write per deferred device and user. */
 enum lb_err usage_flush_signals(struct service *svc, struct lb_why *why);
 enum lb_err usage_on_scans_counted(struct service *svc, const struct envelope *ev,
