@@ -336,29 +336,42 @@ static void associate(struct fixture *f, const char *dev, const char *usr)
     pub(f, "agents", "device_associated", data);
 }
 
-static void subscription(struct fixture *f, const char *id, const char *basis, int quantity,
-                         const char *status)
+static void subscription_of(struct fixture *f, const char *id, const char *customer,
+                            const char *basis, int quantity, const char *status)
 {
     char data[512];
 
     snprintf(data, sizeof(data),
-             "{\"subscription\":\"%s\",\"customer\":\"cust-7\",\"package\":\"core\","
+             "{\"subscription\":\"%s\",\"customer\":\"%s\",\"package\":\"core\","
              "\"seat_basis\":\"%s\",\"quantity\":%d,\"status\":\"%s\",\"trial_end\":null,"
              "\"billing_start\":\"2026-11-01T00:00:00Z\",\"billing_end\":null,\"change\":"
              "\"created\",\"actor\":\"ops\",\"future_member\":1}",
-             id, basis, quantity, status);
+             id, customer, basis, quantity, status);
     pub(f, "subscriptions", "subscription_changed", data);
 }
 
-static void seat(struct fixture *f, const char *name, const char *sub, const char *usr)
+static void subscription(struct fixture *f, const char *id, const char *basis, int quantity,
+                         const char *status)
+{
+    subscription_of(f, id, "cust-7", basis, quantity, status);
+}
+
+static void seat_of(struct fixture *f, const char *name, const char *sub, const char *customer,
+                    const char *usr)
 {
     char data[256];
 
     snprintf(data, sizeof(data),
-             "{\"subscription\":\"%s\",\"customer\":\"cust-7\",\"user\":\"%s\",\"group\":"
+             "{\"subscription\":\"%s\",\"customer\":\"%s\",\"user\":\"%s\",\"group\":"
              "\"g-1\"%s}",
-             sub, usr, strcmp(name, "seat_unassigned") == 0 ? ",\"reason\":\"left_group\"" : "");
+             sub, customer, usr,
+             strcmp(name, "seat_unassigned") == 0 ? ",\"reason\":\"left_group\"" : "");
     pub(f, "subscriptions", name, data);
+}
+
+static void seat(struct fixture *f, const char *name, const char *sub, const char *usr)
+{
+    seat_of(f, name, sub, "cust-7", usr);
 }
 
 static void heartbeat_at(struct fixture *f, const char *dev, int64_t at_ms)
@@ -699,6 +712,93 @@ static void test_release_retake_purge(void **state)
     assert_int_equal(n, 0);
 }
 
+/*
+ * A release can end an over-consumption (never start one): the sweep recounts
+ * the customers it released users of that have a subscription marked over,
+ * and reports the end once. Here cust-7's sub-1 (users and devices, 2 seats)
+ * counts u-1, u-2 and an unassociated device: 3 > 2. u-2 has no signal for
+ * 30 days: released, and sub-1 is back at 2. cust-8, not over, has a user
+ * released too: nothing to report there.
+ */
+static void test_release_ends_overconsumption(void **state)
+{
+    struct fixture *f = *state;
+    cJSON *reply;
+    cJSON *data = NULL;
+    const cJSON *sub;
+    natsMsg **msgs;
+    char at[32];
+    size_t n;
+
+    tick(f, 0);
+    org_tree(f);
+    user(f, "u-1", "cust-7");
+    user(f, "u-2", "cust-7");
+    user(f, "u-8", "cust-8");
+    device(f, "d-1", "cust-7", "business");
+    device(f, "d-9", "cust-7", "business"); /* no user: a license of its own */
+    associate(f, "d-1", "u-1");
+    subscription(f, "sub-1", "both", 2, "active");
+    subscription_of(f, "sub-8", "cust-8", "users", 5, "active");
+    seat(f, "seat_assigned", "sub-1", "u-1");
+    seat(f, "seat_assigned", "sub-1", "u-2");
+    seat_of(f, "seat_assigned", "sub-8", "cust-8", "u-8");
+    heartbeat_at(f, "d-1", 20 * DAY_MS); /* u-1 stays active; u-2 and u-8 never signal */
+    settle(f);
+    assert_int_equal(wait_events(f, "overconsumption_started", 1), 1);
+    reply = consumption(f, "cust-7");
+    assert_int_equal(num(reply, "consumed"), 3);
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(reply, "over")));
+    cJSON_Delete(reply);
+
+    tick(f, 29.9);
+    assert_int_equal(usage_events(f, "license_released", NULL), 0);
+    assert_int_equal(usage_events(f, "overconsumption_ended", NULL), 0);
+    tick(f, 31); /* u-2 and u-8: 31 days since their seats; u-1: 11 days since its signal */
+    assert_int_equal(wait_events(f, "license_released", 2), 2);
+    assert_int_equal(wait_events(f, "overconsumption_ended", 1), 1);
+    usage_events(f, "overconsumption_ended", &data);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(data, "subscription")), "sub-1");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(data, "customer")), "cust-7");
+    assert_int_equal(num(data, "quantity"), 2);
+    assert_int_equal(num(data, "consumed"), 2);
+    assert_int_equal(num(data, "users"), 1);
+    assert_int_equal(num(data, "devices"), 1);
+    cJSON_Delete(data);
+    /* Emitted by the sweep: at the tick's time, after the release that caused it. */
+    n = harness_stream_messages(f->js, "LB_USAGE", "lb.evt.usage." TENANT ".>", &msgs);
+    envelope_format_time(f->t0 + 31 * DAY_MS, at);
+    {
+        cJSON *last = harness_reply_json(msgs[n - 1]);
+
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(last, "type")),
+                            "licensebus.usage.overconsumption_ended.v1");
+        assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(last, "time")), at);
+        cJSON_Delete(last);
+    }
+    harness_free_messages(msgs, n);
+    reply = consumption(f, "cust-7");
+    assert_int_equal(num(reply, "consumed"), 2);
+    assert_int_equal(num(reply, "licensed_users"), 1);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(reply, "over")));
+    sub = cJSON_GetArrayItem(cJSON_GetObjectItem(reply, "subscriptions"), 0);
+    assert_false(cJSON_IsTrue(cJSON_GetObjectItem(sub, "over")));
+    cJSON_Delete(reply);
+    reply = request(f, "user_get", "{" CALLER("cust-7") ",\"user\":\"u-2\"}");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(reply, "state")), "released");
+    cJSON_Delete(reply);
+    reply = request(f, "user_get", "{" CALLER("cust-7") ",\"user\":\"u-1\"}");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(reply, "state")), "licensed");
+    cJSON_Delete(reply);
+
+    /* Once: later sweeps (and cust-8, never over) report nothing more. */
+    tick(f, 45);
+    assert_int_equal(usage_events(f, "overconsumption_ended", NULL), 1);
+    assert_int_equal(usage_events(f, "overconsumption_started", NULL), 1);
+    assert_int_equal(usage_events(f, "license_released", NULL), 2);
+    assert_int_equal(metric(f, "lb_events_dead_lettered_total"), 0);
+}
+
 /* ---- bad input ------------------------------------------------------------------------ */
 
 static void test_bad_events(void **state)
@@ -973,6 +1073,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_owner_changes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authorization, setup, teardown),
         cmocka_unit_test_setup_teardown(test_release_retake_purge, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_release_ends_overconsumption, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_events, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_heartbeat_rate, setup_backlog, teardown),
