@@ -326,23 +326,6 @@ enum lb_err bus_delete_consumer(struct bus *b, const struct bus_consumer *c, str
                    c->durable, c->stream, natsStatus_GetText(s), (int)jerr);
 }
 
-enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
-                               natsSubscription **ret_sub, struct lb_why *why)
-{
-    jsSubOptions so;
-    jsErrCode jerr = 0;
-    natsStatus s;
-
-    jsSubOptions_Init(&so);
-    so.Stream = c->stream;
-    so.Consumer = c->durable;
-    s = js_PullSubscribe(ret_sub, b->js, c->filter_subject, c->durable, NULL, &so, &jerr);
-    if (s != NATS_OK)
-        return lb_fail(why, LB_EUNAVAILABLE, "binding to consumer %s: %s (JetStream error %d)",
-                       c->durable, natsStatus_GetText(s), (int)jerr);
-    return LB_OK;
-}
-
 enum lb_err bus_publish_sync(struct bus *b, const char *subject, const char *msg_id,
                              const void *data, size_t len, struct lb_why *why)
 {

@@ -97,10 +97,6 @@ enum lb_err bus_delete_consumer(struct bus *b, const struct bus_consumer *c, str
 enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
                                 struct lb_why *why);
 
-/* Binds a pull subscription to an ensured consumer. */
-enum lb_err bus_pull_subscribe(struct bus *b, const struct bus_consumer *c,
-                               natsSubscription **ret_sub, struct lb_why *why);
-
 /*
  * Publishes `len` bytes to `subject` through JetStream and waits for the
  * stream's ack, with Nats-Msg-Id = msg_id. For tools and tests; services

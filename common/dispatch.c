@@ -481,7 +481,7 @@ retry:
 
 static void handle_event(struct service *svc, struct work *w)
 {
-    jsMsgMetaData *meta = NULL;
+    struct pull_meta meta;
     struct delivery d = {
         .subject = natsMsg_GetSubject(w->msg),
         .data = natsMsg_GetData(w->msg),
@@ -495,10 +495,10 @@ static void handle_event(struct service *svc, struct work *w)
 
     if (d.data == NULL)
         d.data = "";
-    if (natsMsg_GetMetaData(&meta, w->msg) == NATS_OK) {
-        d.stream = meta->Stream;
-        d.stream_seq = meta->Sequence.Stream;
-        d.deliveries = meta->NumDelivered;
+    if (pull_meta(w->msg, &meta)) {
+        d.stream = meta.stream;
+        d.stream_seq = meta.stream_seq;
+        d.deliveries = meta.deliveries;
     }
     if (d.deliveries > 1)
         (*svc->metric_redeliveries)++;
@@ -522,7 +522,6 @@ static void handle_event(struct service *svc, struct work *w)
     apply_event(svc, w, &d, &ev);
 done:
     envelope_release(&ev);
-    jsMsgMetaData_Destroy(meta);
 }
 
 /* ---- sweeps and the outbox ------------------------------------------------ */
@@ -719,9 +718,9 @@ static void finish(struct service *svc, struct work *w)
     case WORK_EVENT:
         count_outcome(svc, w);
         if (w->disposition == DISPOSE_ACK)
-            natsMsg_Ack(w->msg, NULL);
+            pull_ack(bus_conn(svc->bus), w->msg);
         else if (w->disposition == DISPOSE_NAK)
-            natsMsg_NakWithDelay(w->msg, w->nak_delay_ms, NULL);
+            pull_nak(bus_conn(svc->bus), w->msg, w->nak_delay_ms);
         break;
     case WORK_DISCOVERY:
         if (reply_to != NULL && reply_to[0] != '\0' && w->reply != NULL)

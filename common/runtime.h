@@ -18,6 +18,7 @@
 #include "http.h"
 #include "ids.h"
 #include "metrics.h"
+#include "pull.h"
 #include "service.h"
 #include "store.h"
 #include "subjects.h"
@@ -83,7 +84,7 @@ struct fetcher {
     char durable[SUBJECT_MAX];
     char filter[SUBJECT_MAX];
     char domain[SUBJECT_TOKEN_MAX + 1];
-    natsSubscription *sub;
+    struct pull *pull; /* receives for the consumer (pull.h) */
     uv_thread_t thread;
     bool started;
     atomic_bool exited;
