@@ -11,11 +11,16 @@
  *              from the first publish until lb_events_applied_total counts
  *              them all. Raw baseline, same run: a bare pull consumer (fetch
  *              256, ack each, no database) over the same license messages.
+ *              Then 2 subscriptions per customer (subscriptions
+ *              subscription_changed; 1 in 10 in trial, ending over the next
+ *              30 days) and 5 seats each (seat_assigned): what the overview's
+ *              seat and trial charts read.
  *   queries    as the distributor (caller org dist-1), sequential requests:
  *              customer_orgs first page (default limit 50), a filtered page
  *              (status expiring), a deep page (cursor after ~90 % of the
- *              orgs), 200 samples each, and overview (50 samples); p50 / p99
- *              / max
+ *              orgs), 200 samples each, and overview of the whole
+ *              distributor, of one MSP (a tenth) and of one customer, 200
+ *              samples each; p50 / p99 / max
  *   export     a customer org holding 10 licenses with 10,000 deployments
  *              each (100,000 license_activated events); its Active
  *              Deployment Report as .xlsx: seconds of the request, and the
@@ -55,6 +60,8 @@ static int samples = 200;
 
 #define MSPS               10
 #define PRODUCTS           5
+#define SUBS_PER_CUSTOMER  2
+#define SEATS_PER_SUB      5
 #define EXPORT_LICENSES    10
 #define RAW_BATCH          256
 #define T0                 "2026-11-22T10:00:00.000Z"
@@ -87,7 +94,7 @@ static long proc_kib(pid_t pid, const char *field)
     f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f))
         if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            sscanf(line + n + 1, "%ld", &kib);
+            kib = strtol(line + n + 1, NULL, 10);
             break;
         }
     if (f)
@@ -289,6 +296,47 @@ static double raw_consume(natsConnection *nc, jsCtx *js, int64_t t0)
     return license_count / ((double)t / 1e9);
 }
 
+/* Customer c's subscriptions: sub-<c>-0 (core, users) and sub-<c>-1 (core_plus, both). */
+static void publish_subscriptions(jsCtx *js, int64_t t0)
+{
+    char data[1024];
+
+    for (int c = 0; c < customer_count; c++) {
+        for (int k = 0; k < SUBS_PER_CUSTOMER; k++) {
+            int n = c * SUBS_PER_CUSTOMER + k;
+            bool trial = n % 10 == 3;
+            char end[32];
+            char trial_end[40] = "null";
+
+            if (trial) {
+                envelope_format_time(t0 + (1 + n % 30) * DAY_MS, end);
+                snprintf(trial_end, sizeof(trial_end), "\"%s\"", end);
+            }
+            snprintf(data, sizeof(data),
+                     "{\"subscription\":\"sub-%05d-%d\",\"customer\":\"cust-%05d\","
+                     "\"package\":\"%s\",\"seat_basis\":\"%s\",\"quantity\":%d,"
+                     "\"status\":\"%s\",\"trial_end\":%s,\"billing_start\":null,"
+                     "\"billing_end\":null,\"version\":1,\"change\":\"created\","
+                     "\"actor\":\"bench\"}",
+                     c, k, c, k == 0 ? "core" : "core_plus", k == 0 ? "users" : "both", 2 + n % 7,
+                     trial ? "in_trial" : "active", trial_end);
+            domain_event(js, false, "subscriptions", "subscription_changed", t0, data);
+        }
+    }
+    for (int c = 0; c < customer_count; c++) {
+        for (int k = 0; k < SUBS_PER_CUSTOMER; k++) {
+            for (int u = 0; u < SEATS_PER_SUB; u++) {
+                snprintf(data, sizeof(data),
+                         "{\"subscription\":\"sub-%05d-%d\",\"customer\":\"cust-%05d\","
+                         "\"user\":\"u-%05d-%d\",\"group\":\"g-%05d\"}",
+                         c, k, c, c, u, c);
+                domain_event(js, false, "subscriptions", "seat_assigned", t0, data);
+            }
+        }
+    }
+    publish_complete(js);
+}
+
 /* 10 licenses of cust-export, each activated on deployment_count / 10 instances. */
 static void publish_deployments(jsCtx *js, int64_t t0)
 {
@@ -350,6 +398,8 @@ static void measure(natsConnection *nc, const char *endpoint, const char *body, 
                     struct figure *fig)
 {
     int64_t *lat = calloc((size_t)count, sizeof(*lat));
+    size_t p50 = (size_t)count / 2;
+    size_t p99 = (size_t)count * 99 / 100;
 
     natsMsg_Destroy(request(nc, endpoint, body)); /* warm: statements prepared, pages cached */
     for (int i = 0; i < count; i++) {
@@ -361,8 +411,8 @@ static void measure(natsConnection *nc, const char *endpoint, const char *body, 
         natsMsg_Destroy(reply);
     }
     qsort(lat, (size_t)count, sizeof(*lat), cmp_i64);
-    fig->p50_ms = (double)lat[count / 2] / 1e6;
-    fig->p99_ms = (double)lat[count * 99 / 100] / 1e6;
+    fig->p50_ms = (double)lat[p50] / 1e6;
+    fig->p99_ms = (double)lat[p99] / 1e6;
     fig->max_ms = (double)lat[count - 1] / 1e6;
     free(lat);
 }
@@ -400,7 +450,7 @@ static void bench_queries(natsConnection *nc)
     char deep[512];
     char cursor[256] = "";
     char body[512];
-    struct figure fig;
+    struct figure fig = {0};
     int orgs_seen = 0;
     int pages = 0;
     int n_orgs, n_licenses;
@@ -450,9 +500,12 @@ static void bench_queries(natsConnection *nc)
     print_figure("customer_orgs, filtered (status expiring)", &fig);
     measure(nc, "customer_orgs", deep, samples, &fig);
     print_figure("customer_orgs, deep page (limit 50)", &fig);
-    /* A quarter of the samples: the overview scans the whole subtree (about 1 s at 200,000). */
-    measure(nc, "overview", first, samples / 4, &fig);
-    print_figure("overview (a quarter of the samples)", &fig);
+    measure(nc, "overview", first, samples, &fig);
+    print_figure("overview, the whole distributor", &fig);
+    measure(nc, "overview", "{" DIST ",\"org\":\"msp-03\"}", samples, &fig);
+    print_figure("overview, one MSP (a tenth of the orgs)", &fig);
+    measure(nc, "overview", "{" DIST ",\"org\":\"cust-00042\"}", samples, &fig);
+    print_figure("overview, one customer", &fig);
 }
 
 /* ---- export -------------------------------------------------------------------------- */
@@ -481,7 +534,7 @@ static void export_once(natsConnection *nc, const struct service_proc *svc, cons
            cJSON_GetNumberValue(cJSON_GetObjectItem(r, "chunks")), seconds, before, hwm);
     if (target)
         printf("  (%s, %s)", seconds < 3 ? "< 3 s MET" : "< 3 s NOT MET",
-               hwm < 100 * 1024 ? "< 100 MB MET" : "< 100 MB NOT MET");
+               hwm < 100L * 1024 ? "< 100 MB MET" : "< 100 MB NOT MET");
     printf("\n");
     cJSON_Delete(r);
 }
@@ -563,8 +616,15 @@ static void bench(void **state)
            "same messages %.0f events/s; ratio %.2f\n",
            license_count, secs, license_count / secs, raw, license_count / secs / raw);
     t = clock_mono_ns();
+    publish_subscriptions(js, t0);
+    wait_applied(&svc, applied += customer_count * SUBS_PER_CUSTOMER * (1 + SEATS_PER_SUB));
+    secs = (double)(clock_mono_ns() - t) / 1e9;
+    printf("  %d subscription_changed + %d seat_assigned: %.1f s, %.0f events/s\n",
+           customer_count * SUBS_PER_CUSTOMER, customer_count * SUBS_PER_CUSTOMER * SEATS_PER_SUB,
+           secs, customer_count * SUBS_PER_CUSTOMER * (1 + SEATS_PER_SUB) / secs);
+    t = clock_mono_ns();
     publish_deployments(js, t0);
-    wait_applied(&svc, applied += deployment_count);
+    wait_applied(&svc, applied + deployment_count);
     secs = (double)(clock_mono_ns() - t) / 1e9;
     printf("  %d license_activated (deployments of cust-export): %.1f s, %.0f events/s\n",
            deployment_count, secs, deployment_count / secs);

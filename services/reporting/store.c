@@ -268,31 +268,33 @@ enum lb_err rep_store_org_path(struct store *s, const char *tenant, const char *
 enum lb_err rep_store_customer_of(struct store *s, const char *tenant, const char *org,
                                   char ret_customer[REP_ORG_MAX + 1], struct lb_why *why)
 {
-    /* The deepest customer whose path prefixes the org's path. */
-    static const char sql[] =
-        "SELECT c.id FROM lb_org o JOIN lb_org c ON c.tenant = o.tenant AND c.kind = 3 "
-        "AND substr(o.path, 1, length(c.path)) = c.path "
-        "WHERE o.tenant = ? AND o.id = ? ORDER BY length(c.path) DESC LIMIT 1";
-    char path[1100];
-    sqlite3_stmt *st;
-    enum lb_err err;
-    int rc;
+    /* The deepest customer at or above the org: one index lookup per level, deepest first. */
+    static const char sql[] = "SELECT id FROM lb_org INDEXED BY lb_org_by_path "
+                              "WHERE tenant = ? AND path = ? AND kind = 3";
+    char path[REP_PATH_SIZE];
+    enum lb_err err = rep_store_org_path(s, tenant, org, path, sizeof(path), why);
 
-    err = rep_store_org_path(s, tenant, org, path, sizeof(path), why);
     if (err != LB_OK)
         return err;
-    st = store_stmt(s, sql, why);
-    if (st == NULL)
-        return LB_EINTERNAL;
-    bind_text(st, 1, tenant);
-    bind_text(st, 2, org);
-    rc = sqlite3_step(st);
     ret_customer[0] = '\0';
-    if (rc == SQLITE_ROW)
-        (void)snprintf(ret_customer, REP_ORG_MAX + 1, "%s", col_text(st, 0));
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return lb_fail(why, store_err(rc), "finding customer: %s", sqlite3_errmsg(store_db(s)));
+    for (size_t len = strlen(path); len > 1 && ret_customer[0] == '\0'; len--) {
+        sqlite3_stmt *st;
+        int rc;
+
+        if (path[len - 1] != '/')
+            continue;
+        st = store_stmt(s, sql, why);
+        if (st == NULL)
+            return LB_EINTERNAL;
+        bind_text(st, 1, tenant);
+        sqlite3_bind_text(st, 2, path, (int)len, SQLITE_TRANSIENT);
+        rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW)
+            (void)snprintf(ret_customer, REP_ORG_MAX + 1, "%s", col_text(st, 0));
+        sqlite3_reset(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+            return lb_fail(why, store_err(rc), "finding customer: %s", sqlite3_errmsg(store_db(s)));
+    }
     return LB_OK;
 }
 
@@ -356,8 +358,8 @@ static enum lb_err license_part_read(struct store *s, const char *tenant, const 
                                      struct license_part *ret, struct lb_why *why)
 {
     static const char sql[] = "SELECT org_path, product, delivery, expires_ms, deployed, lim, "
-                              "scans_used FROM rep_shown WHERE tenant = ? AND license = ? "
-                              "ORDER BY org_path";
+                              "scans_used FROM rep_shown INDEXED BY rep_shown_by_license "
+                              "WHERE tenant = ? AND license = ?";
     sqlite3_stmt *st = store_stmt(s, sql, why);
     int rc;
 
@@ -567,7 +569,8 @@ static enum lb_err license_load(struct store *s, const char *tenant, const char 
 {
     static const char values[] =
         "SELECT key, product, delivery, type, start_ms, expires_ms, lim, deployed, scans_used, "
-        "note FROM rep_shown WHERE tenant = ? AND license = ? LIMIT 1";
+        "note FROM rep_shown INDEXED BY rep_shown_by_license WHERE tenant = ? AND license = ? "
+        "LIMIT 1";
     static const char orgs[] =
         "SELECT org FROM rep_assigned WHERE tenant = ? AND license = ? ORDER BY org";
     sqlite3_stmt *st = store_stmt(s, values, why);
@@ -701,10 +704,12 @@ enum lb_err rep_store_org_moved(struct store *s, const char *tenant, const char 
 {
     /* What was assigned or subscribed under the moved subtree (the tree has moved already). */
     static const char licenses[] =
-        "SELECT DISTINCT license FROM rep_assigned WHERE tenant = ?1 AND org IN "
+        "SELECT DISTINCT license FROM rep_assigned INDEXED BY rep_assigned_by_org "
+        "WHERE tenant = ?1 AND org IN "
         "(SELECT id FROM lb_org WHERE tenant = ?1 AND path >= ?2 AND path < ?3) ORDER BY license";
     static const char subs[] =
-        "SELECT id FROM rep_subscriptions WHERE tenant = ?1 AND customer IN "
+        "SELECT id FROM rep_subscriptions INDEXED BY rep_subscriptions_by_customer "
+        "WHERE tenant = ?1 AND customer IN "
         "(SELECT id FROM lb_org WHERE tenant = ?1 AND path >= ?2 AND path < ?3) ORDER BY id";
     static const char repath[] =
         "UPDATE rep_subscriptions SET customer_path = (SELECT o.path FROM lb_org o "
@@ -1943,20 +1948,22 @@ static enum lb_err customer_consumption(struct store *s, const char *tenant, con
 {
     static const char subs_sql[] =
         "SELECT s.id, s.package, s.seat_basis, s.status, s.quantity, " SEATS_USED
-        " FROM rep_subscriptions s WHERE s.tenant = ? AND s.customer = ? ORDER BY s.id";
+        " FROM rep_subscriptions s INDEXED BY rep_subscriptions_by_customer "
+        "WHERE s.tenant = ? AND s.customer = ? ORDER BY s.id";
     static const char devices_sql[] = "SELECT COALESCE(SUM(kind = 'business' AND installed), 0), "
                                       "COALESCE(SUM(kind = 'personal' AND installed), 0), "
                                       "COALESCE(SUM(kind = 'business' AND NOT installed), 0), "
                                       "COALESCE(SUM(kind = 'personal' AND NOT installed), 0), "
                                       "COALESCE(SUM(installed AND user IS NULL), 0) "
-                                      "FROM rep_devices WHERE tenant = ? AND customer = ?";
+                                      "FROM rep_devices INDEXED BY rep_devices_by_customer "
+                                      "WHERE tenant = ? AND customer = ?";
     static const char users_sql[] =
         "SELECT COALESCE(SUM(NOT deleted AND NOT purged), 0), "
         "COALESCE(SUM(released AND NOT purged), 0), "
         "(SELECT released FROM rep_usage_counts u WHERE u.tenant = ?1 AND u.customer = ?2), "
         "(SELECT retaken FROM rep_usage_counts u WHERE u.tenant = ?1 AND u.customer = ?2), "
         "(SELECT purged FROM rep_usage_counts u WHERE u.tenant = ?1 AND u.customer = ?2) "
-        "FROM rep_users WHERE tenant = ?1 AND customer = ?2";
+        "FROM rep_users INDEXED BY rep_users_by_customer WHERE tenant = ?1 AND customer = ?2";
     cJSON *subs = cJSON_AddArrayToObject(o, "subscriptions");
     cJSON *devices = cJSON_AddObjectToObject(o, "devices");
     cJSON *users = cJSON_AddObjectToObject(o, "users");
@@ -2057,7 +2064,8 @@ static enum lb_err user_seats(struct store *s, const char *tenant, const char *u
                               struct lb_why *why)
 {
     static const char sql[] =
-        "SELECT e.subscription, COALESCE(s.package, ''), e.grp FROM rep_seats e "
+        "SELECT e.subscription, COALESCE(s.package, ''), e.grp "
+        "FROM rep_seats e INDEXED BY rep_seats_by_user "
         "LEFT JOIN rep_subscriptions s ON s.tenant = e.tenant AND s.id = e.subscription "
         "WHERE e.tenant = ? AND e.user = ? ORDER BY e.subscription";
     sqlite3_stmt *st = store_stmt(s, sql, why);
@@ -2098,11 +2106,14 @@ static enum lb_err user_seats(struct store *s, const char *tenant, const char *u
 static enum lb_err customer_billable(struct store *s, const char *tenant, const char *customer,
                                      const char *month, cJSON *o, int64_t *rows, struct lb_why *why)
 {
-    static const char subs_sql[] = "SELECT id, package, seat_basis, status FROM rep_subscriptions "
-                                   "WHERE tenant = ? AND customer = ? ORDER BY id LIMIT 64";
+    static const char subs_sql[] =
+        "SELECT id, package, seat_basis, status FROM rep_subscriptions "
+        "INDEXED BY rep_subscriptions_by_customer WHERE tenant = ? AND customer = ? "
+        "ORDER BY id LIMIT 64";
     static const char devices_sql[] =
-        "SELECT d.id, d.kind, d.hostname, d.user, a.last_ms FROM rep_devices d "
-        "JOIN rep_activity a ON a.tenant = d.tenant AND a.month = ?3 AND a.device = d.id "
+        "SELECT d.id, d.kind, d.hostname, d.user, a.last_ms "
+        "FROM rep_devices d INDEXED BY rep_devices_by_customer CROSS JOIN rep_activity a "
+        "ON a.tenant = d.tenant AND a.month = ?3 AND a.device = d.id "
         "WHERE d.tenant = ?1 AND d.customer = ?2 ORDER BY d.user IS NOT NULL, d.user, d.id";
     struct billable_sub subs[BILLABLE_SUBS_MAX] = {{{0}}};
     cJSON *subs_json = cJSON_AddArrayToObject(o, "subscriptions");
@@ -2328,19 +2339,24 @@ enum lb_err rep_store_each_consumption_row(struct store *s, const struct rep_sco
         "SELECT o.id, o.name, COALESCE(s.id, ''), COALESCE(s.package, ''), "
         "COALESCE(s.seat_basis, ''), COALESCE(s.status, ''), COALESCE(s.quantity, 0), "
         "(SELECT COUNT(*) FROM rep_seats e WHERE e.tenant = o.tenant AND e.subscription = s.id), "
-        "(SELECT COUNT(*) FROM rep_devices d WHERE d.tenant = o.tenant AND d.customer = o.id "
+        "(SELECT COUNT(*) FROM rep_devices d INDEXED BY rep_devices_by_customer "
+        "WHERE d.tenant = o.tenant AND d.customer = o.id "
         " AND d.kind = 'business' AND d.installed), "
-        "(SELECT COUNT(*) FROM rep_devices d WHERE d.tenant = o.tenant AND d.customer = o.id "
+        "(SELECT COUNT(*) FROM rep_devices d INDEXED BY rep_devices_by_customer "
+        "WHERE d.tenant = o.tenant AND d.customer = o.id "
         " AND d.kind = 'personal' AND d.installed), "
-        "(SELECT COUNT(*) FROM rep_devices d WHERE d.tenant = o.tenant AND d.customer = o.id "
+        "(SELECT COUNT(*) FROM rep_devices d INDEXED BY rep_devices_by_customer "
+        "WHERE d.tenant = o.tenant AND d.customer = o.id "
         " AND NOT d.installed), "
-        "(SELECT COUNT(*) FROM rep_devices d WHERE d.tenant = o.tenant AND d.customer = o.id "
+        "(SELECT COUNT(*) FROM rep_devices d INDEXED BY rep_devices_by_customer "
+        "WHERE d.tenant = o.tenant AND d.customer = o.id "
         " AND d.installed AND d.user IS NULL), "
         "COALESCE((SELECT released FROM rep_usage_counts u WHERE u.tenant = o.tenant "
         " AND u.customer = o.id), 0), "
         "COALESCE((SELECT purged FROM rep_usage_counts u WHERE u.tenant = o.tenant "
         " AND u.customer = o.id), 0) "
-        "FROM lb_org o LEFT JOIN rep_subscriptions s ON s.tenant = o.tenant AND s.customer = o.id "
+        "FROM lb_org o LEFT JOIN rep_subscriptions s INDEXED BY rep_subscriptions_by_customer "
+        "ON s.tenant = o.tenant AND s.customer = o.id "
         "WHERE o.tenant = ?1 AND o.path >= ?2 AND o.path < ?3 AND o.kind = 3 AND o.deleted = 0 "
         "ORDER BY o.path, s.id";
     sqlite3_stmt *st = store_stmt(s, sql, why);

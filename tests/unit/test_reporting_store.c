@@ -7,7 +7,8 @@
  * expiring and hidden licenses, several products, subscriptions and seats,
  * through updates and org moves both ways; a move recomputes the shown-under
  * choice; migration 2 of a database made by migration 1 gives the same
- * answers; the overview's statements read indexes, never a whole table.
+ * answers; every statement of store.c reads through an index, never the
+ * whole tenant.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -632,38 +633,140 @@ static void test_migration_from_version_1(void **state)
     store_close(old);
 }
 
-/* Every statement the overview prepared reads through an index: no full scan of a table. */
-static void test_overview_reads_indexes(void **state)
+static enum lb_err count_row(void *arg, const char *const *cells, size_t n, struct lb_why *why)
 {
+    (void)cells;
+    (void)n;
+    (void)why;
+    (*(int *)arg)++;
+    return LB_OK;
+}
+
+/* Runs every statement of store.c at least once: events of each kind, then every query. */
+static void exercise(struct store *s)
+{
+    struct rep_scope sc;
+    struct rep_filter f = {.sort = "expiration", .limit = 50, .expiring_within_ms = -1};
+    struct rep_export e = {.id = "01JD8Z3T2V6Q9R8S7T6V5W4X70",
+                           .tenant = T,
+                           .org = "dist-1",
+                           .report = "consumption",
+                           .format = "csv",
+                           .expires_ms = 1};
+    struct rep_row_writer w;
+    char customer[REP_ORG_MAX + 1];
+    char license_id[REP_ENTITY_MAX + 1];
+    char next[REP_CURSOR_MAX + 1];
+    size_t placed;
+    bool more;
+    int rows = 0;
+    int64_t start, end;
+    cJSON *out = cJSON_CreateArray();
+
+    w.row = count_row;
+    w.arg = &rows;
+    seed(s);
+    assert_int_equal(rep_store_customer_of(s, T, "sub-7b", customer, NULL), LB_OK);
+    assert_string_equal(customer, "cust-7");
+    assert_int_equal(rep_store_user_put(s, T, "u-1", "sub-7a", customer, "U", "u@x", NULL), LB_OK);
+    assert_int_equal(rep_store_user_update(s, T, "u-1", "V", NULL, NULL), LB_OK);
+    assert_int_equal(rep_store_user_usage(s, T, "u-1", NULL, "released", now_ms, NULL), LB_OK);
+    assert_int_equal(rep_store_device_put(s, T, "d-1", "sub-7a", customer, "business", "h", NULL),
+                     LB_OK);
+    assert_int_equal(rep_store_device_user(s, T, "d-1", "u-1", NULL, NULL), LB_OK);
+    assert_int_equal(rep_store_device_user(s, T, "d-1", NULL, "u-1", NULL), LB_OK);
+    assert_int_equal(rep_store_device_installed(s, T, "d-1", true, NULL), LB_OK);
+    assert_int_equal(rep_store_signal(s, T, "d-1", now_ms, NULL), LB_OK);
+    assert_int_equal(rep_store_user_deleted(s, T, "u-1", NULL), LB_OK);
+    assert_int_equal(rep_store_customer_put(s, T, "cust-7", "active", true, "running", 1, NULL),
+                     LB_OK);
+    assert_int_equal(rep_store_deployment_put(s, T, "L01", "i-1", "h", "5.1", now_ms, REP_NO_TIME,
+                                              true, 1, NULL),
+                     LB_OK);
+    assert_int_equal(rep_store_history_add(s, T, "L01", now_ms, "01JD8Z3T2V6Q9R8S7T6V5W4X71",
+                                           "license_issued", NULL, "", 1, NULL, NULL, NULL),
+                     LB_OK);
+    assert_int_equal(rep_store_progress(s, "licensing", now_ms, now_ms, NULL), LB_OK);
+    move(s, "sub-7a", "cust-8");
+    assert_int_equal(rep_store_subscriptions_repair(s, 10, &placed, NULL), LB_OK);
+    cJSON_free(overview_text(s, "dist-1", 20));
+    cJSON_free(overview_text(s, "cust-9", 20));
+    scope_of(s, "dist-1", &sc);
+    assert_int_equal(rep_store_customer_orgs(s, &sc, &f, out, next, sizeof(next), NULL), LB_OK);
+    f.status = "expiring";
+    assert_int_equal(rep_store_customer_orgs(s, &sc, &f, out, next, sizeof(next), NULL), LB_OK);
+    assert_int_equal(rep_store_license_find(s, &sc, "K-L01", license_id, NULL), LB_OK);
+    assert_int_equal(rep_store_history(s, T, license_id, 0, 10, out, &more, NULL), LB_OK);
+    assert_int_equal(rep_store_consumption(s, &sc, 50, "", out, next, sizeof(next), NULL), LB_OK);
+    assert_true(rep_month_parse("2026-11", &start, &end));
+    assert_int_equal(
+        rep_store_billable(s, &sc, start, end, "2026-11", 10, "", out, next, sizeof(next), NULL),
+        LB_OK);
+    assert_int_equal(rep_store_each_key_row(s, &sc, NULL, &w, NULL), LB_OK);
+    assert_int_equal(rep_store_each_deployment_row(s, &sc, NULL, &w, NULL), LB_OK);
+    assert_int_equal(rep_store_each_consumption_row(s, &sc, &w, NULL), LB_OK);
+    assert_true(rows > 10);
+    assert_int_equal(rep_store_export_put(s, &e, NULL), LB_OK);
+    assert_int_equal(rep_store_export_get(s, T, e.id, &e, NULL), LB_OK);
+    assert_int_equal(rep_store_progress_json(s, now_ms, out, NULL), LB_OK);
+    cJSON_Delete(out);
+}
+
+static void forget(const char *id, const char *format, void *arg)
+{
+    (void)id;
+    (void)format;
+    (void)arg;
+}
+
+/*
+ * Every statement store.c prepared reads through an index. Without ANALYZE
+ * data SQLite prefers a table's primary key prefix (tenant = ?, the whole
+ * tenant) over a secondary index that is not covering, or that an ORDER BY
+ * on the key avoids sorting for; at 200,000 licenses that is a scan per
+ * event. The few scans left are of tables that stay small, and the
+ * ranking read in its index order.
+ */
+static void test_statements_read_indexes(void **state)
+{
+    static const char *const small[] = {
+        "SCAN rep_progress",                                             /* a row per domain */
+        "SCAN rep_subscriptions USING INDEX rep_subscriptions_unplaced", /* unplaced ones only */
+        "USING INDEX rep_subscriptions_by_over (tenant=?)", /* by rank, until top of the scope */
+        NULL};
     struct store *s = *state;
     sqlite3_stmt *st = NULL;
     bool by_over = false, trials = false, by_expiry = false;
+    int checked = 0;
 
-    seed(s);
-    cJSON_free(overview_text(s, "dist-1", 20));
-    cJSON_free(overview_text(s, "cust-9", 20));
+    exercise(s);
+    assert_int_equal(rep_store_exports_expire(s, now_ms, forget, NULL, NULL), LB_OK);
     while ((st = sqlite3_next_stmt(store_db(s), st)) != NULL) {
         const char *sql = sqlite3_sql(st);
         char explain[4096];
         sqlite3_stmt *plan = NULL;
 
-        if (strncmp(sql, "SELECT", 6) != 0 ||
-            (strstr(sql, "rep_overview o") == NULL && strstr(sql, "rep_seat_totals") == NULL &&
-             strstr(sql, "rep_subscriptions s") == NULL && strstr(sql, "MIN(r.org)") == NULL))
+        /* The runtime's own (the org tree's) statements are not reporting's. */
+        if (strstr(sql, "rep_") == NULL || strncmp(sql, "EXPLAIN", 7) == 0)
             continue;
         snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
         assert_int_equal(sqlite3_prepare_v2(store_db(s), explain, -1, &plan, NULL), SQLITE_OK);
         while (sqlite3_step(plan) == SQLITE_ROW) {
             const char *detail = text_of(plan, 3);
+            bool allowed = false;
 
-            if (strncmp(detail, "SCAN ", 5) == 0)
+            for (const char *const *a = small; *a != NULL && !allowed; a++)
+                allowed = strstr(detail, *a) != NULL;
+            if (!allowed && (strncmp(detail, "SCAN ", 5) == 0 || strstr(detail, "(tenant=?)")))
                 fail_msg("%s\n  plan: %s", sql, detail);
             by_over = by_over || strstr(detail, "rep_subscriptions_by_over") != NULL;
             trials = trials || strstr(detail, "rep_subscriptions_trials") != NULL;
             by_expiry = by_expiry || strstr(detail, "rep_shown_by_expiry") != NULL;
         }
         sqlite3_finalize(plan);
+        checked++;
     }
+    assert_true(checked > 40);
     assert_true(by_over);
     assert_true(trials);
     assert_true(by_expiry);
@@ -674,7 +777,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_overview_counts_match_direct_count, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_version_1, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_overview_reads_indexes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statements_read_indexes, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
