@@ -26,6 +26,11 @@
  *    events are applied quietly (mirrored state and seats change, nothing
  *    is emitted, attachments and customers are left to the snapshots), and
  *    sweeps at or before the sweep mark are skipped.
+ *  - On the wall clock a sweep also waits while snapshots are being
+ *    restored (one came in the last SUBS_RESTORE_QUIET_MS): it comes every
+ *    LB_SWEEP_INTERVAL, not at replayed times, and would convert trials
+ *    whose conversion is further down the own stream. Skipping one loses
+ *    nothing: the next converts all that is due, billing from trial end.
  *
  * What a watermark holds depends on the cause, so that an event emitted
  * again in reaction to the same cause is byte-identical: a directory event's
@@ -34,9 +39,11 @@
  */
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "applied.h"
+#include "clock.h"
 #include "json_strict.h"
 #include "subjects.h"
 #include "subscriptions.h"
@@ -114,9 +121,36 @@ enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
     return err;
 }
 
-void subs_count_sweep(struct service *svc, bool skipped)
+/* LB_CLOCK as the runtime reads it (it does not tell services): wall unless "virtual". */
+static bool wall_clock(struct service *svc)
 {
-    count_quiet(svc, skipped);
+    struct subs_state *st = subs_state(svc);
+
+    if (st->clock == 0) {
+        const char *mode = getenv("LB_CLOCK");
+
+        st->clock = mode != NULL && strcmp(mode, "virtual") == 0 ? 2 : 1;
+    }
+    return st->clock == 1;
+}
+
+enum lb_err subs_sweep_is_old(struct service *svc, int64_t now_ms, bool *ret_old,
+                              struct lb_why *why)
+{
+    const struct subs_state *st = subs_state(svc);
+    bool old = false;
+    enum lb_err err = subs_store_marks_sweep(service_store(svc), now_ms, &old, why);
+
+    if (err != LB_OK)
+        return err;
+    /* Wall-clock sweeps come every LB_SWEEP_INTERVAL, not at replayed times: the watermark
+     * cannot tell them from new ones, the restoring snapshots can. */
+    if (!old && st->restored_wall_ms != 0 && wall_clock(svc) &&
+        clock_wall_ms() - st->restored_wall_ms < SUBS_RESTORE_QUIET_MS)
+        old = true;
+    count_quiet(svc, old);
+    *ret_old = old;
+    return LB_OK;
 }
 
 /* ---- decoding snapshots ---------------------------------------------------------- */
@@ -381,11 +415,14 @@ static enum lb_err own_event(struct service *svc, const struct envelope *ev, ser
                              struct lb_why *why)
 {
     struct subs_state *st = subs_state(svc);
+    int changes = sqlite3_total_changes(store_db(service_store(svc)));
     enum lb_err err;
 
     st->context = CTX_OWN;
     st->quiet = true;
     err = apply(svc, ev, why);
+    if (err == LB_OK && sqlite3_total_changes(store_db(service_store(svc))) != changes)
+        st->restored_wall_ms = clock_wall_ms();
     st->context = CTX_REQUEST;
     st->quiet = false;
     return err;

@@ -48,6 +48,8 @@
 #define SUBS_LIST_MAX 500
 /* Subscriptions the trial sweep converts per query (it repeats until none is due). */
 #define SUBS_SWEEP_CHUNK 256
+/* On the wall clock, sweeps wait until no snapshot was restored for this long (a rebuild). */
+#define SUBS_RESTORE_QUIET_MS 30000
 /* A null date (stored as SQL NULL, printed as JSON null). */
 #define SUBS_NO_TIME INT64_MIN
 
@@ -72,6 +74,10 @@ struct subs_state {
     /* Replaying what the own stream already holds (a rebuild, D23): state changes, nothing is
      * emitted, and command-made state (attachments, customers) is left to the snapshots. */
     bool quiet;
+    /* Wall time a snapshot was last restored (newer than its row; 0: never): on the wall clock
+     * a sweep waits until none came for SUBS_RESTORE_QUIET_MS (rebuild.c). */
+    int64_t restored_wall_ms;
+    int clock;             /* 0: not read yet, 1: wall, 2: virtual (LB_CLOCK) */
     double *quiet_replays; /* lb_subscriptions_quiet_replays_total, made on first use */
 };
 
@@ -354,8 +360,13 @@ enum lb_err subs_add_watermark(struct service *svc, cJSON *data, struct lb_why *
  */
 enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
                                  service_event_fn apply, struct lb_why *why);
-/* Counts a sweep, `skipped` because the own stream shows it was made (a rebuild). */
-void subs_count_sweep(struct service *svc, bool skipped);
+/*
+ * Whether the sweep at `now_ms` is one the own stream shows was made (its
+ * conversions come back as snapshots), or, on the wall clock, comes while
+ * snapshots are still being restored (a rebuild); records it either way.
+ */
+enum lb_err subs_sweep_is_old(struct service *svc, int64_t now_ms, bool *ret_old,
+                              struct lb_why *why);
 
 /* ---- groups.c: seats follow membership ------------------------------------ */
 

@@ -45,11 +45,9 @@ enum lb_err subs_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
     enum lb_err err;
     int n;
 
-    /* A sweep at or before one the own stream shows was made already: its conversions are in
-     * the snapshots read back (a rebuild replaying the clock, D23). */
-    err = subs_store_marks_sweep(service_store(svc), now_ms, &old, why);
-    if (err == LB_OK)
-        subs_count_sweep(svc, old);
+    /* A sweep the own stream shows was made already: its conversions are in the snapshots read
+     * back (a rebuild, D23). */
+    err = subs_sweep_is_old(svc, now_ms, &old, why);
     if (err != LB_OK || old)
         return err;
     st->context = CTX_SWEEP;

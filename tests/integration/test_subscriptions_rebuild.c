@@ -17,7 +17,9 @@
  * LB_SUBSCRIPTIONS stream must hold exactly the same messages (nothing
  * emitted twice, nothing new), and anything the rebuilding service
  * published on the way must be a byte-identical copy of a stored event.
- * Both with customers registered from the directory and by command.
+ * Both with customers registered from the directory and by command; and on
+ * the wall clock, where sweeps do not come at replayed times, a restore
+ * spanning many sweeps converts no trial a second time.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -323,9 +325,13 @@ static void wait_caught_up(struct fixture *f)
             jsConsumerInfo *ci = NULL;
             jsErrCode jerr = 0;
 
+            /* On the wall clock there is no clock consumer. */
+            if (js_GetConsumerInfo(&ci, f->js, consumers[i][0], consumers[i][1], NULL, &jerr) !=
+                NATS_OK) {
+                done = jerr == JSConsumerNotFoundErr || jerr == JSStreamNotFoundErr;
+                continue;
+            }
             done = js_GetStreamInfo(&si, f->js, consumers[i][0], NULL, &jerr) == NATS_OK &&
-                   js_GetConsumerInfo(&ci, f->js, consumers[i][0], consumers[i][1], NULL, &jerr) ==
-                       NATS_OK &&
                    ci->NumPending == 0 && ci->NumAckPending == 0 &&
                    ci->AckFloor.Stream >= si->State.LastSeq;
             jsStreamInfo_Destroy(si);
@@ -473,12 +479,80 @@ static int setup_by_command(void **state)
     return setup_with(state, env_by_command);
 }
 
+/* The wall clock, a sweep every 10 ms; rebuilt, one event a fetch: the restore spans many sweeps.
+ */
+static const char *const env_wall[] = {"LB_CLOCK=wall", "LB_SWEEP_INTERVAL=10ms", NULL};
+static const char *const env_wall_slow_restore[] = {"LB_CLOCK=wall", "LB_SWEEP_INTERVAL=10ms",
+                                                    "LB_FETCH_BATCH=1", NULL};
+
+static int setup_wall(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    int fd;
+
+    harness_nats_start(&f->ns, NULL);
+    harness_tmpdir(f->data, "data");
+    harness_service_start(&f->svc, "subscriptions", &f->ns, f->data, env_wall);
+    f->env = env_wall_slow_restore; /* for the rebuild */
+    f->nc = harness_connect(&f->ns);
+    f->js = harness_js(f->nc);
+    snprintf(f->seen_path, sizeof(f->seen_path), "/tmp/lb-subs-seen-XXXXXX");
+    fd = mkstemp(f->seen_path);
+    assert_true(fd >= 0);
+    f->seen = fdopen(fd, "w");
+    *state = f;
+    tree(f);
+    return 0;
+}
+
+static size_t conversions(struct fixture *f)
+{
+    cJSON *list = events(f, "subscription_changed");
+    const cJSON *ev;
+    size_t n = 0;
+
+    cJSON_ArrayForEach(ev, list)
+    {
+        n += strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(ev, "change")), "converted") == 0;
+    }
+    cJSON_Delete(list);
+    return n;
+}
+
+/*
+ * On the wall clock a sweep comes every LB_SWEEP_INTERVAL, not at replayed
+ * times: a rebuild whose restore spans many sweeps (one event a fetch) must
+ * not convert a trial again between its restored creation and its restored
+ * conversion, further down the own stream.
+ */
+static void test_rebuild_wall_clock_sweep(void **state)
+{
+    struct fixture *f = *state;
+    char trial_end[32];
+    struct copy stream;
+
+    envelope_format_time(clock_wall_ms() + 6000, trial_end);
+    create(f, "sub-t", "cust-7", MSP, "core", "users", 1, trial_end);
+    create(f, "sub-q", "cust-7", MSP, "core", "users", 1, NULL);
+    for (int q = 2; q <= 120; q++) /* history between the trial's creation and its conversion */
+        OK("subscription_set_quantity", "{" T MSP ",\"subscription\":\"sub-q\",\"quantity\":%d}",
+           q);
+    assert_int_equal(conversions(f), 0); /* the trial has not ended yet */
+    harness_wait_stream(f->js, "LB_SUBSCRIPTIONS", SUBS "subscription_changed", 122);
+    assert_int_equal(conversions(f), 1);
+    stream = stream_copy(f);
+    rebuild(f, BY_FLAG, &stream); /* the stream as it was: no second conversion */
+    copy_free(&stream);
+    assert_int_equal(conversions(f), 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_rebuild_customers_from_directory, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_customers_by_command, setup_by_command,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_wall_clock_sweep, setup_wall, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
