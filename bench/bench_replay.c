@@ -292,8 +292,11 @@ static void bench(void **state)
                 (double)(lbctl_use.ru_utime.tv_usec + lbctl_use.ru_stime.tv_usec) / 1e6;
     printf("replay: %ld events in %.2f s = %.0f events/s end to end (expectations met)\n",
            event_count, (double)(t1 - t0) / 1e9, replay_per_s);
-    printf("  phases: checked in %.2f s, published and applied in %.2f s\n",
-           json_number(stats, "check_s"), json_number(stats, "run_s"));
+    printf("  phases: checked in %.2f s, published and applied in %.2f s (of which publishing "
+           "%.2f s, %.0f waits for quiet %.2f s)\n",
+           json_number(stats, "check_s"), json_number(stats, "run_s"),
+           json_number(stats, "publish_s"), json_number(stats, "waits"),
+           json_number(stats, "wait_s"));
     printf("  lbctl: %.1f CPU s, peak RSS %ld MiB\n", cpu_lbctl, lbctl_use.ru_maxrss / 1024);
     for (size_t i = 0; i < SERVICE_COUNT; i++)
         printf("  lb-%-14s %6.1f CPU s, VmHWM %ld MiB\n", services[i],

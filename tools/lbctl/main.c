@@ -38,7 +38,7 @@ static const struct lbctl_verb verbs[] = {
      "until every service has applied each step, sends its requests and prints each reply "
      "(one line per request: the log line number and the reply); exit 6 when a reply does not "
      "match the expectation written in the log. --stats adds one JSON line on stderr: events, "
-     "requests, seconds checking and running, events per second.",
+     "requests, seconds checking, running, publishing and waiting for quiet, events per second.",
      lbctl_replay},
     {"export", "export --out FILE REQUEST|-",
      "Downloads a report: sends the request (schemas/api/reporting.export.request.json: "

@@ -54,6 +54,9 @@ struct replay {
     uint64_t log_digest;     /* request ids are replay-<digest>-L<line>: stable per log */
     size_t events;           /* event and tick lines, for --stats */
     size_t requests;         /* request lines, for --stats */
+    size_t waits;            /* quiescence waits, for --stats */
+    int64_t waited_ms;       /* time spent in them */
+    int64_t publish_ms;      /* time spent publishing */
 };
 
 static void free_steps(struct replay *r)
@@ -320,8 +323,12 @@ static bool contains(const cJSON *expected, const cJSON *actual)
 static int wait_quiet(struct replay *r, const struct step *st)
 {
     struct lb_why why = {{0}};
+    int64_t start = nats_Now();
+    enum lb_err err = lbctl_wait_quiet(r->ctl, r->wait_ms, &why);
 
-    if (lbctl_wait_quiet(r->ctl, r->wait_ms, &why) == LB_OK)
+    r->waits++;
+    r->waited_ms += nats_Now() - start;
+    if (err == LB_OK)
         return LBCTL_OK;
     fprintf(stderr, "lbctl: line %d: %s\n", st->line, why.text);
     return LBCTL_NATS;
@@ -501,13 +508,17 @@ static int run(struct replay *r)
         if (status != LBCTL_OK)
             break;
         switch (st->kind) {
-        case STEP_EVENT:
+        case STEP_EVENT: {
+            int64_t start = nats_Now();
+
             while (end < r->count && r->steps[end].kind == STEP_EVENT &&
                    same_domain(st, &r->steps[end]))
                 end++;
             status = publish_run(r, i, end);
+            r->publish_ms += nats_Now() - start;
             previous = &r->steps[end - 1];
             break;
+        }
         case STEP_TICK:
             status = publish(r, st);
             previous = st;
@@ -536,10 +547,11 @@ static void print_stats(const struct replay *r, int64_t start_ms, int64_t checke
 
     fprintf(stderr,
             "{\"events\":%zu,\"requests\":%zu,\"check_s\":%.3f,\"run_s\":%.3f,"
-            "\"total_s\":%.3f,\"events_per_s\":%.0f}\n",
+            "\"publish_s\":%.3f,\"waits\":%zu,\"wait_s\":%.3f,\"total_s\":%.3f,"
+            "\"events_per_s\":%.0f}\n",
             r->events, r->requests, (double)(checked_ms - start_ms) / 1000.0,
-            (double)(end_ms - checked_ms) / 1000.0, total,
-            total > 0 ? (double)r->events / total : 0);
+            (double)(end_ms - checked_ms) / 1000.0, (double)r->publish_ms / 1000.0, r->waits,
+            (double)r->waited_ms / 1000.0, total, total > 0 ? (double)r->events / total : 0);
 }
 
 int lbctl_replay(struct lbctl *ctl, int argc, char **argv)
