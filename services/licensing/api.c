@@ -725,10 +725,12 @@ LIC_ENDPOINT(lic_license_activate)
     struct license l;
     struct deployment d = {0};
     struct deployment existing;
+    struct lb_why refused_why;
     const char *product;
     const char *instance;
     int64_t now = service_now_ms(svc);
-    bool known_instance;
+    bool added = false;
+    enum lb_err refusal;
     enum lb_err err;
 
     err = open_request(svc, req, known, &c, why);
@@ -745,34 +747,43 @@ LIC_ENDPOINT(lic_license_activate)
                        sizeof(d.product_version), why);
     if (err != LB_OK)
         return err;
-    err = lic_store_deployment_get(s, l.id, instance, &existing, why);
-    if (err != LB_OK && err != LB_ENOTFOUND)
-        return err;
-    known_instance = err == LB_OK;
-    err = lic_check_activation(&l, product, known_instance, now, why);
-    if (err != LB_OK)
-        return err;
-    if (known_instance) {
-        /* The same deployment again: idempotent, no event. Another one under its id: refused. */
-        if (strcmp(existing.host, d.host) != 0 ||
-            strcmp(existing.product_version, d.product_version) != 0)
-            return lb_fail(why, LB_ECONFLICT,
-                           "instance: %s is already activated on host %s (version %s); "
-                           "deactivate it first",
-                           instance, existing.host, existing.product_version);
-        return reply_license(svc, &l, NULL, "deployment", deployment_json(&existing), ret_reply,
-                             why);
-    }
     (void)snprintf(d.instance, sizeof(d.instance), "%s", instance);
     (void)snprintf(d.who, sizeof(d.who), "%s", c.user);
     d.activated_ms = d.last_seen_ms = now;
-    err = lic_store_deployment_put(s, l.id, &d, why);
+    /* A new instance (the usual case) costs one insert; a known one is read back below. */
+    err = lic_check_activation(&l, product, false, now, why);
+    if (err == LB_OK) {
+        err = lic_store_deployment_add(s, l.id, &d, &added, why);
+        if (err != LB_OK)
+            return err;
+        if (added) {
+            l.deployed++;
+            return save_change(svc, &(struct command){req, &c}, &l, "license_activated",
+                               one_number("deployed", l.deployed - 1),
+                               one_number("deployed", l.deployed), deployment_json(&d), true,
+                               ret_reply, why);
+        }
+    }
+    /* Refused as a new instance (e.g. all deployed), or already there: is it a known one? */
+    refusal = err;
+    refused_why = *why;
+    err = lic_store_deployment_get(s, l.id, instance, &existing, why);
+    if (err == LB_ENOTFOUND && refusal != LB_OK) {
+        *why = refused_why;
+        return refusal;
+    }
+    if (err == LB_OK)
+        err = lic_check_activation(&l, product, true, now, why);
     if (err != LB_OK)
         return err;
-    l.deployed++;
-    return save_change(svc, &(struct command){req, &c}, &l, "license_activated",
-                       one_number("deployed", l.deployed - 1), one_number("deployed", l.deployed),
-                       deployment_json(&d), true, ret_reply, why);
+    /* The same deployment again: idempotent, no event. Another one under its id: refused. */
+    if (strcmp(existing.host, d.host) != 0 ||
+        strcmp(existing.product_version, d.product_version) != 0)
+        return lb_fail(why, LB_ECONFLICT,
+                       "instance: %s is already activated on host %s (version %s); "
+                       "deactivate it first",
+                       instance, existing.host, existing.product_version);
+    return reply_license(svc, &l, NULL, "deployment", deployment_json(&existing), ret_reply, why);
 }
 
 LIC_ENDPOINT(lic_license_deactivate)

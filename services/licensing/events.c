@@ -4,6 +4,7 @@
  * markers and the cause), its history, issuing a license, and the consumed
  * platform events: commerce orders and scan counts.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,16 +90,17 @@ static cJSON *actor_json(const struct actor *a)
     return o;
 }
 
-/* Adds a copy of `v` (or null) as `name`. */
-static bool add_copy(cJSON *o, const char *name, const cJSON *v)
+/*
+ * Adds `v` (borrowed, may be NULL: null) as `name` by reference: printing it
+ * needs no copy, and deleting `o` leaves `v` alone. `o` must be printed
+ * (or copied) and deleted before `v`.
+ */
+static bool add_ref(cJSON *o, const char *name, const cJSON *v)
 {
-    cJSON *c = v ? cJSON_Duplicate(v, true) : cJSON_CreateNull();
-
-    if (c == NULL || !cJSON_AddItemToObject(o, name, c)) {
-        cJSON_Delete(c);
-        return false;
-    }
-    return true;
+    if (v == NULL)
+        return cJSON_AddNullToObject(o, name) != NULL;
+    /* cJSON takes a non-const item, but a reference never changes it. */
+    return cJSON_AddItemReferenceToObject(o, name, (cJSON *)(uintptr_t)v);
 }
 
 cJSON *lic_history_entry(const char *event_id, const char *name, const char *time,
@@ -109,9 +111,9 @@ cJSON *lic_history_entry(const char *event_id, const char *name, const char *tim
 
     if (entry == NULL || !cJSON_AddStringToObject(entry, "event_id", event_id) ||
         !cJSON_AddStringToObject(entry, "change", name) ||
-        !cJSON_AddStringToObject(entry, "time", time) || !add_copy(entry, "actor", actor) ||
-        !add_copy(entry, "before", before) || !add_copy(entry, "after", after) ||
-        (deployment != NULL && !add_copy(entry, "deployment", deployment))) {
+        !cJSON_AddStringToObject(entry, "time", time) || !add_ref(entry, "actor", actor) ||
+        !add_ref(entry, "before", before) || !add_ref(entry, "after", after) ||
+        (deployment != NULL && !add_ref(entry, "deployment", deployment))) {
         cJSON_Delete(entry);
         return NULL;
     }
@@ -159,9 +161,9 @@ enum lb_err lic_record(struct service *svc, const struct license *l, const struc
     envelope_format_time(c->time_ms, when);
     if (data == NULL ||
         !add_taken(data, "license", lic_license_json(l, c->time_ms, cfg->expiring_window_ms)) ||
-        !add_taken(data, "actor", actor_json(c->actor)) || !add_copy(data, "before", c->before) ||
-        !add_copy(data, "after", c->after) ||
-        (c->deployment != NULL && !add_copy(data, "deployment", c->deployment)) ||
+        !add_taken(data, "actor", actor_json(c->actor)) || !add_ref(data, "before", c->before) ||
+        !add_ref(data, "after", c->after) ||
+        (c->deployment != NULL && !add_ref(data, "deployment", c->deployment)) ||
         !add_taken(data, "state", state_json(l, c, when)))
         err = lb_fail(why, LB_ENOMEM, "out of memory");
     if (err == LB_OK)

@@ -219,6 +219,10 @@ enum lb_err lic_store_deployment_get(struct store *s, const char *license, const
                                      struct deployment *ret, struct lb_why *why);
 enum lb_err lic_store_deployment_put(struct store *s, const char *license,
                                      const struct deployment *d, struct lb_why *why);
+/* Inserts a new deployment; *ret_added false (nothing written) when the instance is there. */
+enum lb_err lic_store_deployment_add(struct store *s, const char *license,
+                                     const struct deployment *d, bool *ret_added,
+                                     struct lb_why *why);
 enum lb_err lic_store_deployment_delete(struct store *s, const char *license, const char *instance,
                                         struct lb_why *why);
 enum lb_err lic_store_deployments_json(struct store *s, const char *license, cJSON **ret,
@@ -263,7 +267,11 @@ cJSON *lic_product_json(const struct product *p);
  */
 enum lb_err lic_record(struct service *svc, const struct license *l, const struct lic_change *c,
                        cJSON **ret_snapshot, struct lb_why *why);
-/* The history entry of a change, as stored and replied (without its seq). */
+/*
+ * The history entry of a change, as stored and replied (without its seq).
+ * It refers to actor/before/after/deployment (borrowed, not copied): print
+ * and delete it before they go.
+ */
 cJSON *lic_history_entry(const char *event_id, const char *name, const char *time,
                          const cJSON *actor, const cJSON *before, const cJSON *after,
                          const cJSON *deployment);

@@ -12,6 +12,7 @@
  * live rows in key order, so the default listing reads only live rows and
  * filters expiry on the index before joining licenses; licenses.rev orders
  * a restore (D22); restored_causes and restore serve the rebuild.
+ * Migration 3 makes that index covering (it holds `live` too).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -103,6 +104,11 @@ const struct store_migration lic_migrations[] = {
         "CREATE TABLE restore (id INTEGER PRIMARY KEY CHECK (id = 1), phase INTEGER NOT NULL);"
         "INSERT INTO restore (id, phase) SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM licenses) "
         "  OR EXISTS (SELECT 1 FROM products) THEN 0 ELSE 1 END;"},
+    /* SQLite does not count a partial index's WHERE column as covered: with `live` in it, the
+     * listing reads the index alone until the join (no table probe per expired row). */
+    {3, "DROP INDEX license_orgs_live;"
+        "CREATE INDEX license_orgs_live ON license_orgs (tenant, org, key, expires_ms, license, "
+        "  live) WHERE live = 1;"},
 };
 const size_t lic_migration_count = sizeof(lic_migrations) / sizeof(lic_migrations[0]);
 
@@ -235,8 +241,20 @@ enum lb_err lic_store_installers_json(struct store *s, const char *product, cJSO
     "l.deployed, l.scans_used, l.note, l.version, l.issued_ms, l.updated_ms, l.expiring_for, "     \
     "l.expired_for, l.next_ms, l.rev"
 
+/* The license's orgs as one text "a,b,c" (org ids hold no comma), read with its row. */
+#define LICENSE_ORGS(table)                                                                        \
+    "(SELECT group_concat(o.org, ',') FROM license_orgs o WHERE o.license = " table ".id)"
+
+static int org_cmp(const void *a, const void *b)
+{
+    return strcmp((const char *)a, (const char *)b);
+}
+
+/* Reads LICENSE_COLUMNS (0-18) and LICENSE_ORGS (19) of the current row. */
 static void read_license(sqlite3_stmt *stmt, struct license *l)
 {
+    const char *orgs = (const char *)sqlite3_column_text(stmt, 19);
+
     memset(l, 0, sizeof(*l));
     copy_text(l->id, sizeof(l->id), stmt, 0);
     copy_text(l->tenant, sizeof(l->tenant), stmt, 1);
@@ -261,31 +279,19 @@ static void read_license(sqlite3_stmt *stmt, struct license *l)
         sqlite3_column_type(stmt, 17) == SQLITE_NULL ? INT64_MAX : sqlite3_column_int64(stmt, 17);
     l->stored.expires_ms = l->expires_ms;
     l->stored.live = l->expired_for != l->expires_ms;
-}
+    while (orgs != NULL && *orgs != '\0' && l->org_count < LIC_ORGS_MAX) {
+        size_t n = strcspn(orgs, ",");
 
-static enum lb_err read_orgs(struct store *s, struct license *l, struct lb_why *why)
-{
-    static const char sql[] = "SELECT org FROM license_orgs WHERE license = ? ORDER BY org";
-    sqlite3_stmt *stmt = store_stmt(s, sql, why);
-    int rc;
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    sqlite3_bind_text(stmt, 1, l->id, -1, SQLITE_STATIC);
-    l->org_count = 0;
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW && l->org_count < LIC_ORGS_MAX)
-        copy_text(l->orgs[l->org_count++], sizeof(l->orgs[0]), stmt, 0);
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-        return step_fail(s, rc, "reading license orgs", why);
-    return LB_OK;
+        (void)snprintf(l->orgs[l->org_count++], sizeof(l->orgs[0]), "%.*s", (int)n, orgs);
+        orgs += n + (orgs[n] == ',');
+    }
+    qsort(l->orgs, l->org_count, sizeof(l->orgs[0]), org_cmp);
 }
 
 static enum lb_err get_license(struct store *s, const char *sql, const char *value,
                                struct license *ret, struct lb_why *why)
 {
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
-    struct license l;
     int rc;
 
     if (stmt == NULL)
@@ -293,22 +299,20 @@ static enum lb_err get_license(struct store *s, const char *sql, const char *val
     sqlite3_bind_text(stmt, 1, value, -1, SQLITE_STATIC);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW)
-        read_license(stmt, &l);
+        read_license(stmt, ret);
     sqlite3_reset(stmt);
     if (rc == SQLITE_DONE)
         return lb_fail(why, LB_ENOTFOUND, "no license %s", value);
     if (rc != SQLITE_ROW)
         return step_fail(s, rc, "reading license", why);
-    if (read_orgs(s, &l, why) != LB_OK)
-        return LB_EIO;
-    *ret = l;
     return LB_OK;
 }
 
 enum lb_err lic_store_get_by_key(struct store *s, const char *key, struct license *ret,
                                  struct lb_why *why)
 {
-    static const char sql[] = "SELECT " LICENSE_COLUMNS " FROM licenses WHERE key = ?";
+    static const char sql[] =
+        "SELECT " LICENSE_COLUMNS ", " LICENSE_ORGS("licenses") " FROM licenses WHERE key = ?";
 
     return get_license(s, sql, key, ret, why);
 }
@@ -316,7 +320,8 @@ enum lb_err lic_store_get_by_key(struct store *s, const char *key, struct licens
 enum lb_err lic_store_get_by_id(struct store *s, const char *id, struct license *ret,
                                 struct lb_why *why)
 {
-    static const char sql[] = "SELECT " LICENSE_COLUMNS " FROM licenses WHERE id = ?";
+    static const char sql[] =
+        "SELECT " LICENSE_COLUMNS ", " LICENSE_ORGS("licenses") " FROM licenses WHERE id = ?";
 
     return get_license(s, sql, id, ret, why);
 }
@@ -524,6 +529,31 @@ enum lb_err lic_store_deployment_put(struct store *s, const char *license,
     return store_step_done(s, stmt, why);
 }
 
+enum lb_err lic_store_deployment_add(struct store *s, const char *license,
+                                     const struct deployment *d, bool *ret_added,
+                                     struct lb_why *why)
+{
+    static const char sql[] =
+        "INSERT INTO deployments (license, instance, host, product_version, who, activated_ms, "
+        "last_seen_ms) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (license, instance) DO NOTHING";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, license, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, d->instance, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, d->host, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, d->product_version, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 5, d->who, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 6, d->activated_ms);
+    sqlite3_bind_int64(stmt, 7, d->last_seen_ms);
+    err = store_step_done(s, stmt, why);
+    if (err == LB_OK)
+        *ret_added = sqlite3_changes(store_db(s)) == 1;
+    return err;
+}
+
 enum lb_err lic_store_deployment_delete(struct store *s, const char *license, const char *instance,
                                         struct lb_why *why)
 {
@@ -655,14 +685,17 @@ enum lb_err lic_store_list(struct store *s, const char *tenant, const char *org,
                            const char *after_key, bool include_expired, int64_t now_ms, int limit,
                            lic_list_fn fn, void *ctx, int *ret_count, struct lb_why *why)
 {
-    static const char live_sql[] =
-        "SELECT " LICENSE_COLUMNS_L " FROM license_orgs lo INDEXED BY license_orgs_live "
-        "JOIN licenses l ON l.id = lo.license "
-        "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.live = 1 AND lo.key > ?3 "
-        "AND lo.expires_ms > ?4 " LIST_SHOWN;
+    static const char live_sql[] = "SELECT " LICENSE_COLUMNS_L ", " LICENSE_ORGS(
+        "l") " FROM license_orgs lo "
+             "INDEXED BY license_orgs_live "
+             "JOIN licenses l ON l.id = lo.license "
+             "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.live = 1 AND lo.key > ?3 "
+             "AND lo.expires_ms > ?4 " LIST_SHOWN;
     static const char all_sql[] =
-        "SELECT " LICENSE_COLUMNS_L " FROM license_orgs lo JOIN licenses l ON l.id = lo.license "
-        "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.key > ?3 " LIST_SHOWN;
+        "SELECT " LICENSE_COLUMNS_L
+        ", " LICENSE_ORGS("l") " FROM license_orgs lo "
+                               "JOIN licenses l ON l.id = lo.license "
+                               "WHERE lo.tenant = ?1 AND lo.org = ?2 AND lo.key > ?3 " LIST_SHOWN;
     char path[4200];
     sqlite3_stmt *stmt;
     enum lb_err err;
@@ -688,9 +721,7 @@ enum lb_err lic_store_list(struct store *s, const char *tenant, const char *org,
         struct license l;
 
         read_license(stmt, &l);
-        err = read_orgs(s, &l, why);
-        if (err == LB_OK)
-            err = fn(ctx, &l, why);
+        err = fn(ctx, &l, why);
         n++;
     }
     sqlite3_reset(stmt);
