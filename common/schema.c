@@ -12,12 +12,15 @@
 #include <math.h>
 #include <regex.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "envelope.h"
 #include "json_strict.h"
+#include "simple_pattern.h"
 
 /* Deepest schema nesting followed ($ref chains included). */
 #define SCHEMA_DEPTH_MAX 64
@@ -30,11 +33,12 @@ struct loaded_file {
 };
 
 struct compiled_pattern {
-    char *source; /* the ECMA-262 text */
+    char *source;                /* the ECMA-262 text */
+    struct simple_pattern *fast; /* the same without a regex engine, when it has that form */
     regex_t re;
     regex_t refused; /* a leading negative lookahead "^(?!X)": what must not match */
     bool has_refused;
-    bool usable; /* false when POSIX cannot express it */
+    bool usable; /* false when neither `fast` nor POSIX can express it */
 };
 
 struct schema_set {
@@ -43,6 +47,16 @@ struct schema_set {
     size_t file_count;
     struct compiled_pattern *patterns;
     size_t pattern_count;
+    struct resolved_ref *refs; /* open-addressed by the $ref string's address */
+    size_t ref_cap;            /* slots; a power of two, or 0 */
+    size_t ref_count;
+};
+
+/* A followed $ref: where it leads (files are never unloaded, so the pointers stay valid). */
+struct resolved_ref {
+    const char *ref;   /* the $ref string inside a loaded schema: the key */
+    const char *file;  /* the target's file path (a loaded_file's) */
+    const cJSON *node; /* the target */
 };
 
 struct walk {
@@ -118,14 +132,16 @@ void schema_set_free(struct schema_set *set)
         cJSON_Delete(set->files[i].root);
     }
     for (size_t i = 0; i < set->pattern_count; i++) {
-        if (set->patterns[i].usable)
+        if (set->patterns[i].usable && set->patterns[i].fast == NULL)
             regfree(&set->patterns[i].re);
         if (set->patterns[i].has_refused)
             regfree(&set->patterns[i].refused);
+        free(set->patterns[i].fast);
         free(set->patterns[i].source);
     }
     free(set->files);
     free(set->patterns);
+    free(set->refs);
     free(set->dir);
     free(set);
 }
@@ -187,8 +203,7 @@ static enum lb_err vet_schema(const cJSON *schema, const char *file, int depth, 
     if (!cJSON_IsObject(schema))
         return lb_fail(why, LB_EINVAL, "schema in %s is neither an object nor a boolean", file);
     if (depth > SCHEMA_DEPTH_MAX)
-        return lb_fail(why, LB_EINVAL, "schema in %s nests deeper than %d", file,
-                       SCHEMA_DEPTH_MAX);
+        return lb_fail(why, LB_EINVAL, "schema in %s nests deeper than %d", file, SCHEMA_DEPTH_MAX);
     cJSON_ArrayForEach(kw, schema)
     {
         if (!listed(checked, kw->string) && !listed(annotations, kw->string) &&
@@ -344,6 +359,15 @@ static struct compiled_pattern *pattern_of(struct schema_set *set, const char *s
     if (cp->source == NULL)
         return NULL;
     cp->has_refused = false;
+    cp->usable = false;
+    cp->fast = malloc(sizeof(*cp->fast));
+    if (cp->fast != NULL && simple_pattern_compile(source, cp->fast)) {
+        cp->usable = true;
+        set->pattern_count++;
+        return cp;
+    }
+    free(cp->fast);
+    cp->fast = NULL;
     if (strncmp(source, "^(?!", 4) == 0) {
         /* ^(?!X)Y: Y must match and ^X must not (the envelope's extension names). */
         const char *p = source + 4;
@@ -378,11 +402,72 @@ static struct compiled_pattern *pattern_of(struct schema_set *set, const char *s
 /* Whether `text` matches; false for a pattern POSIX cannot express. */
 static bool matches(const struct compiled_pattern *cp, const char *text)
 {
+    if (cp->fast != NULL)
+        return simple_pattern_match(cp->fast, text);
     return cp->usable && regexec(&cp->re, text, 0, NULL, 0) == 0 &&
            !(cp->has_refused && regexec(&cp->refused, text, 0, NULL, 0) == 0);
 }
 
 /* ---- validation --------------------------------------------------------------------------- */
+
+/* The keywords of one schema object, found in one pass over its members. */
+struct keywords {
+    const cJSON *ref, *type, *constant, *choices;
+    const cJSON *all_of, *any_of, *one_of, *not_;
+    const cJSON *min_length, *max_length, *pattern, *format;
+    const cJSON *bounds[4]; /* minimum, maximum, exclusiveMinimum, exclusiveMaximum */
+    const cJSON *properties, *pattern_properties, *additional, *required;
+    const cJSON *items, *min_items, *max_items, *unique_items;
+};
+
+static void gather_keywords(const cJSON *schema, struct keywords *k)
+{
+    static const struct {
+        const char *name;
+        size_t offset;
+    } table[] = {
+        {"$ref", offsetof(struct keywords, ref)},
+        {"type", offsetof(struct keywords, type)},
+        {"const", offsetof(struct keywords, constant)},
+        {"enum", offsetof(struct keywords, choices)},
+        {"allOf", offsetof(struct keywords, all_of)},
+        {"anyOf", offsetof(struct keywords, any_of)},
+        {"oneOf", offsetof(struct keywords, one_of)},
+        {"not", offsetof(struct keywords, not_)},
+        {"minLength", offsetof(struct keywords, min_length)},
+        {"maxLength", offsetof(struct keywords, max_length)},
+        {"pattern", offsetof(struct keywords, pattern)},
+        {"format", offsetof(struct keywords, format)},
+        {"minimum", offsetof(struct keywords, bounds[0])},
+        {"maximum", offsetof(struct keywords, bounds[1])},
+        {"exclusiveMinimum", offsetof(struct keywords, bounds[2])},
+        {"exclusiveMaximum", offsetof(struct keywords, bounds[3])},
+        {"properties", offsetof(struct keywords, properties)},
+        {"patternProperties", offsetof(struct keywords, pattern_properties)},
+        {"additionalProperties", offsetof(struct keywords, additional)},
+        {"required", offsetof(struct keywords, required)},
+        {"items", offsetof(struct keywords, items)},
+        {"minItems", offsetof(struct keywords, min_items)},
+        {"maxItems", offsetof(struct keywords, max_items)},
+        {"uniqueItems", offsetof(struct keywords, unique_items)},
+    };
+    const cJSON *kw;
+
+    memset(k, 0, sizeof(*k));
+    cJSON_ArrayForEach(kw, schema)
+    {
+        /* The first two bytes rule out nearly every entry before strcmp runs. */
+        for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++) {
+            const char *name = table[i].name;
+
+            if (name[0] == kw->string[0] && name[1] == kw->string[1] &&
+                strcmp(name, kw->string) == 0) {
+                *(const cJSON **)((char *)k + table[i].offset) = kw;
+                break;
+            }
+        }
+    }
+}
 
 static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, const cJSON *inst);
 
@@ -455,13 +540,13 @@ static size_t utf8_length(const char *s)
     return n;
 }
 
-static enum lb_err check_string(struct walk *w, const cJSON *schema, const cJSON *inst)
+static enum lb_err check_string(struct walk *w, const struct keywords *k, const cJSON *inst)
 {
-    const cJSON *min = cJSON_GetObjectItemCaseSensitive(schema, "minLength");
-    const cJSON *max = cJSON_GetObjectItemCaseSensitive(schema, "maxLength");
-    const cJSON *pattern = cJSON_GetObjectItemCaseSensitive(schema, "pattern");
-    const cJSON *format = cJSON_GetObjectItemCaseSensitive(schema, "format");
-    size_t len = utf8_length(inst->valuestring);
+    const cJSON *min = k->min_length;
+    const cJSON *max = k->max_length;
+    const cJSON *pattern = k->pattern;
+    const cJSON *format = k->format;
+    size_t len = min != NULL || max != NULL ? utf8_length(inst->valuestring) : 0;
     int64_t ms;
 
     if (cJSON_IsNumber(min) && (double)len < min->valuedouble)
@@ -485,14 +570,14 @@ static enum lb_err check_string(struct walk *w, const cJSON *schema, const cJSON
     return LB_OK;
 }
 
-static enum lb_err check_number(struct walk *w, const cJSON *schema, const cJSON *inst)
+static enum lb_err check_number(struct walk *w, const struct keywords *k, const cJSON *inst)
 {
     static const char *const bounds[] = {"minimum", "maximum", "exclusiveMinimum",
                                          "exclusiveMaximum"};
     double v = inst->valuedouble;
 
     for (int i = 0; i < 4; i++) {
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(schema, bounds[i]);
+        const cJSON *b = k->bounds[i];
         bool ok;
 
         if (!cJSON_IsNumber(b))
@@ -520,13 +605,13 @@ static enum lb_err pattern_matches(struct walk *w, const char *pattern, const ch
     return LB_OK;
 }
 
-static enum lb_err check_object(struct walk *w, const char *file, const cJSON *schema,
+static enum lb_err check_object(struct walk *w, const char *file, const struct keywords *k,
                                 const cJSON *inst)
 {
-    const cJSON *props = cJSON_GetObjectItemCaseSensitive(schema, "properties");
-    const cJSON *patterns = cJSON_GetObjectItemCaseSensitive(schema, "patternProperties");
-    const cJSON *additional = cJSON_GetObjectItemCaseSensitive(schema, "additionalProperties");
-    const cJSON *required = cJSON_GetObjectItemCaseSensitive(schema, "required");
+    const cJSON *props = k->properties;
+    const cJSON *patterns = k->pattern_properties;
+    const cJSON *additional = k->additional;
+    const cJSON *required = k->required;
     const cJSON *item;
     enum lb_err err;
 
@@ -566,12 +651,12 @@ static enum lb_err check_object(struct walk *w, const char *file, const cJSON *s
     return LB_OK;
 }
 
-static enum lb_err check_array(struct walk *w, const char *file, const cJSON *schema,
+static enum lb_err check_array(struct walk *w, const char *file, const struct keywords *k,
                                const cJSON *inst)
 {
-    const cJSON *items = cJSON_GetObjectItemCaseSensitive(schema, "items");
-    const cJSON *min = cJSON_GetObjectItemCaseSensitive(schema, "minItems");
-    const cJSON *max = cJSON_GetObjectItemCaseSensitive(schema, "maxItems");
+    const cJSON *items = k->items;
+    const cJSON *min = k->min_items;
+    const cJSON *max = k->max_items;
     int n = cJSON_GetArraySize(inst);
     const cJSON *item;
     int i = 0;
@@ -581,7 +666,7 @@ static enum lb_err check_array(struct walk *w, const char *file, const cJSON *sc
         return violation(w, "has fewer than %.0f items", min->valuedouble);
     if (cJSON_IsNumber(max) && n > max->valuedouble)
         return violation(w, "has more than %.0f items", max->valuedouble);
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(schema, "uniqueItems"))) {
+    if (cJSON_IsTrue(k->unique_items)) {
         for (const cJSON *x = inst->child; x != NULL; x = x->next) {
             for (const cJSON *y = x->next; y != NULL; y = y->next) {
                 if (cJSON_Compare(x, y, true))
@@ -602,15 +687,67 @@ static enum lb_err check_array(struct walk *w, const char *file, const cJSON *sc
     return LB_OK;
 }
 
+static size_t ref_slot(const struct schema_set *set, const char *ref)
+{
+    size_t mask = set->ref_cap - 1;
+    size_t i = ((uintptr_t)ref >> 3) * 0x9E3779B97F4A7C15ull & mask;
+
+    while (set->refs[i].ref != NULL && set->refs[i].ref != ref)
+        i = (i + 1) & mask;
+    return i;
+}
+
+/* Remembers where `ref` leads; a full cache that cannot grow is only slower. */
+static void remember_ref(struct schema_set *set, const char *ref, const char *file,
+                         const cJSON *node)
+{
+    if (2 * (set->ref_count + 1) > set->ref_cap) {
+        size_t cap = set->ref_cap ? 2 * set->ref_cap : 64;
+        struct resolved_ref *old = set->refs;
+        size_t old_cap = set->ref_cap;
+        struct resolved_ref *grown = calloc(cap, sizeof(*grown));
+
+        if (grown == NULL)
+            return;
+        set->refs = grown;
+        set->ref_cap = cap;
+        for (size_t i = 0; i < old_cap; i++) {
+            if (old[i].ref != NULL)
+                set->refs[ref_slot(set, old[i].ref)] = old[i];
+        }
+        free(old);
+    }
+    set->refs[ref_slot(set, ref)] = (struct resolved_ref){ref, file, node};
+    set->ref_count++;
+}
+
+/* The loaded path of a file, which outlives this call (a resolved ref keeps it). */
+static const char *loaded_path(const struct schema_set *set, const char *path)
+{
+    for (size_t i = 0; i < set->file_count; i++) {
+        if (strcmp(set->files[i].path, path) == 0)
+            return set->files[i].path;
+    }
+    return NULL;
+}
+
 static enum lb_err check_ref(struct walk *w, const char *file, const char *ref, const cJSON *inst)
 {
     char target[512];
     const char *hash = strchr(ref, '#');
     const cJSON *root = NULL;
     const cJSON *node;
+    const char *kept;
     char path[512];
     enum lb_err err;
 
+    /* Followed once: the schemas do not change while loaded. */
+    if (w->set->ref_cap > 0) {
+        const struct resolved_ref *r = &w->set->refs[ref_slot(w->set, ref)];
+
+        if (r->ref == ref)
+            return check(w, r->file, r->node, inst);
+    }
     if (hash == ref) {
         snprintf(target, sizeof(target), "%s", file);
     } else {
@@ -624,17 +761,20 @@ static enum lb_err check_ref(struct walk *w, const char *file, const char *ref, 
     node = hash ? follow_pointer(root, hash + 1) : root;
     if (node == NULL)
         return lb_fail(w->why, LB_EINVAL, "$ref %s (in %s) points at nothing", ref, file);
+    kept = loaded_path(w->set, target);
+    if (kept != NULL)
+        remember_ref(w->set, ref, kept, node);
     return check(w, target, node, inst);
 }
 
 /* Combinators: allOf (all), anyOf (at least one), oneOf (exactly one), not. */
-static enum lb_err check_combinators(struct walk *w, const char *file, const cJSON *schema,
+static enum lb_err check_combinators(struct walk *w, const char *file, const struct keywords *k,
                                      const cJSON *inst)
 {
-    const cJSON *all = cJSON_GetObjectItemCaseSensitive(schema, "allOf");
-    const cJSON *any = cJSON_GetObjectItemCaseSensitive(schema, "anyOf");
-    const cJSON *one = cJSON_GetObjectItemCaseSensitive(schema, "oneOf");
-    const cJSON *not = cJSON_GetObjectItemCaseSensitive(schema, "not");
+    const cJSON *all = k->all_of;
+    const cJSON *any = k->any_of;
+    const cJSON *one = k->one_of;
+    const cJSON *not = k->not_;
     const cJSON *sub;
     struct lb_why inner = {{0}};
     struct walk trial = *w; /* alternatives are tried with their reasons kept apart */
@@ -683,10 +823,8 @@ static enum lb_err check_combinators(struct walk *w, const char *file, const cJS
 
 static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, const cJSON *inst)
 {
-    const cJSON *ref = cJSON_GetObjectItemCaseSensitive(schema, "$ref");
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(schema, "type");
-    const cJSON *constant = cJSON_GetObjectItemCaseSensitive(schema, "const");
-    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(schema, "enum");
+    struct keywords k;
+    const cJSON *ref, *type, *constant, *choices;
     enum lb_err err = LB_OK;
 
     if (cJSON_IsTrue(schema))
@@ -701,6 +839,11 @@ static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, 
                        SCHEMA_DEPTH_MAX);
     }
     /* Every keyword here is one vet_schema accepted when the file was loaded. */
+    gather_keywords(schema, &k);
+    ref = k.ref;
+    type = k.type;
+    constant = k.constant;
+    choices = k.choices;
     if (cJSON_IsString(ref))
         err = check_ref(w, file, ref->valuestring, inst);
     if (err == LB_OK && type != NULL)
@@ -717,15 +860,15 @@ static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, 
             err = violation(w, "is not one of the allowed values");
     }
     if (err == LB_OK)
-        err = check_combinators(w, file, schema, inst);
+        err = check_combinators(w, file, &k, inst);
     if (err == LB_OK && cJSON_IsString(inst))
-        err = check_string(w, schema, inst);
+        err = check_string(w, &k, inst);
     if (err == LB_OK && cJSON_IsNumber(inst))
-        err = check_number(w, schema, inst);
+        err = check_number(w, &k, inst);
     if (err == LB_OK && cJSON_IsObject(inst))
-        err = check_object(w, file, schema, inst);
+        err = check_object(w, file, &k, inst);
     if (err == LB_OK && cJSON_IsArray(inst))
-        err = check_array(w, file, schema, inst);
+        err = check_array(w, file, &k, inst);
     w->depth--;
     return err;
 }
