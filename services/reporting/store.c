@@ -1684,9 +1684,12 @@ static enum lb_err overview_soonest(struct store *s, const struct rep_scope *sc,
 
 /*
  * Seats consumed vs purchased per package (rep_seat_totals: one row per
- * package of the scope), the most over-consumed subscriptions (index
- * rep_subscriptions_by_over, read in rank order until `top` of the scope),
- * and the trials ending soon (index rep_subscriptions_trials, by end).
+ * package of the scope), the most over-consumed subscriptions and the trials
+ * ending soon. A large scope reads those two in their order from the
+ * tenant's indexes (rep_subscriptions_by_over, rep_subscriptions_trials)
+ * until it has `top` of its own: about top x tenant / scope rows. A small
+ * scope reads its own subscriptions, customer by customer, and sorts them:
+ * about scope rows. The counts say which is fewer.
  */
 static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, int64_t top,
                                   int64_t trial_soon_ms, cJSON *reply, struct lb_why *why)
@@ -1704,10 +1707,27 @@ static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, i
         "FROM rep_subscriptions s WHERE s.tenant = ?1 AND s.status = 'in_trial' "
         "AND s.trial_end_ms <= ?4 + ?5 AND s.customer_path >= ?2 AND s.customer_path < ?3 "
         "ORDER BY s.trial_end_ms, s.customer, s.id LIMIT ?6";
+    static const char tenant_sql[] = "SELECT COALESCE(SUM(subscriptions), 0) FROM rep_seat_totals "
+                                     "WHERE tenant = ?1 AND scope_path = '/' || ?1 || '/'";
+#define SCOPE_CUSTOMERS                                                                            \
+    "FROM rep_subscriptions s INDEXED BY rep_subscriptions_by_customer WHERE s.tenant = ?1 "       \
+    "AND s.customer IN (SELECT o.id FROM lb_org o WHERE o.tenant = ?1 AND o.path >= ?2 "           \
+    "AND o.path < ?3) AND s.customer_path >= ?2 AND s.customer_path < ?3 "
+    static const char scope_top_sql[] =
+        "SELECT s.customer, " CUSTOMER_NAME ", s.id, s.package, s.seat_basis, s.status, "
+        "s.quantity, s.seats " SCOPE_CUSTOMERS "AND s.status != 'cancelled' "
+        "ORDER BY s.seats - s.quantity DESC, s.customer, s.id LIMIT ?6";
+    static const char scope_trials_sql[] =
+        "SELECT s.customer, " CUSTOMER_NAME ", s.id, s.package, s.trial_end_ms " SCOPE_CUSTOMERS
+        "AND s.status = 'in_trial' AND s.trial_end_ms <= ?4 + ?5 "
+        "ORDER BY s.trial_end_ms, s.customer, s.id LIMIT ?6";
+#undef SCOPE_CUSTOMERS
     cJSON *seats = cJSON_AddObjectToObject(reply, "seats");
     cJSON *packages = seats ? cJSON_AddArrayToObject(seats, "by_package") : NULL;
     cJSON *ranked = seats ? cJSON_AddArrayToObject(seats, "by_subscription") : NULL;
     cJSON *trials = cJSON_AddArrayToObject(reply, "trials_ending");
+    int64_t in_scope = 0, in_tenant = 0;
+    bool by_rank;
     sqlite3_stmt *st;
     int rc;
 
@@ -1729,11 +1749,22 @@ static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, i
             sqlite3_reset(st);
             return lb_fail(why, LB_ENOMEM, "out of memory");
         }
+        in_scope += sqlite3_column_int64(st, 1);
     }
     if (rc != SQLITE_DONE)
         return step_failed(s, st, rc, "counting seats", why);
     sqlite3_reset(st);
-    st = store_stmt(s, top_sql, why);
+    st = store_stmt(s, tenant_sql, why);
+    if (st == NULL)
+        return LB_EINTERNAL;
+    bind_text(st, 1, sc->tenant);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW)
+        return step_failed(s, st, rc, "counting subscriptions", why);
+    in_tenant = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    by_rank = in_scope * in_scope >= top * in_tenant;
+    st = store_stmt(s, by_rank ? top_sql : scope_top_sql, why);
     if (st == NULL)
         return LB_EINTERNAL;
     bind_scope(st, sc);
@@ -1757,7 +1788,7 @@ static enum lb_err overview_seats(struct store *s, const struct rep_scope *sc, i
     if (rc != SQLITE_DONE)
         return step_failed(s, st, rc, "ranking seats", why);
     sqlite3_reset(st);
-    st = store_stmt(s, trials_sql, why);
+    st = store_stmt(s, by_rank ? trials_sql : scope_trials_sql, why);
     if (st == NULL)
         return LB_EINTERNAL;
     bind_scope(st, sc);

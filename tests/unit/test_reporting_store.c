@@ -689,8 +689,8 @@ static void exercise(struct store *s)
     assert_int_equal(rep_store_progress(s, "licensing", now_ms, now_ms, NULL), LB_OK);
     move(s, "sub-7a", "cust-8");
     assert_int_equal(rep_store_subscriptions_repair(s, 10, &placed, NULL), LB_OK);
-    cJSON_free(overview_text(s, "dist-1", 20));
-    cJSON_free(overview_text(s, "cust-9", 20));
+    cJSON_free(overview_text(s, "dist-1", 2));  /* a large scope: by rank */
+    cJSON_free(overview_text(s, "cust-9", 20)); /* a small one: its own customers */
     scope_of(s, "dist-1", &sc);
     assert_int_equal(rep_store_customer_orgs(s, &sc, &f, out, next, sizeof(next), NULL), LB_OK);
     f.status = "expiring";
