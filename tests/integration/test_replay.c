@@ -176,6 +176,21 @@ static void test_bad_log_publishes_nothing(void **state)
     assert_int_equal(system(command), 0);
     snprintf(command, sizeof(command), "replay %s", log);
     assert_int_equal(lbctl(&s, command, out), 6);
+    /* A long log is checked on several threads: still the first bad line is named, and
+     * nothing is sent. */
+    snprintf(command, sizeof(command),
+             "%s/bench/gen_replay_log --events 30000 | sed -e '15000s/\\\"device\\\":\\\"/&"
+             " /' -e '25000s/\\\"device\\\":\\\"/& /' > %s",
+             getenv("LB_BINARY_DIR"), log);
+    assert_int_equal(system(command), 0);
+    snprintf(command, sizeof(command), "replay %s", log);
+    assert_int_equal(lbctl(&s, command, out), 3);
+    snprintf(command, sizeof(command), "%s.err", out);
+    err = slurp(command);
+    if (strstr(err, "line 15000:") == NULL || strstr(err, "line 25000") != NULL)
+        fail_msg("lbctl said: %s", err);
+    free(err);
+    assert_int_equal(harness_metric(s.tally.http_port, "lb_events_applied_total"), 0);
     system_stop(&s);
     harness_rmdir(dir);
 }

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <uv.h>
+
 #include "ids.h"
 #include "json_strict.h"
 #include "lbctl.h"
@@ -23,6 +25,9 @@
 #define REPLAY_WAIT_MS 30000
 /* Longest log line. */
 #define LINE_MAX_BYTES ((size_t)1024 * 1024)
+/* Threads checking a log, and the length from which a log is split between them. */
+#define CHECK_THREADS     2
+#define CHECK_SPLIT_LINES 10000
 /* Events of one domain in a row are published asynchronously, this many unacked at most. */
 #define PUBLISH_WINDOW 4096
 
@@ -236,55 +241,173 @@ static enum lb_err read_line(struct replay *r, struct step *st, const char *text
     return err;
 }
 
-/* Reads and checks every line; nothing is sent when one is wrong. */
-static int read_log(struct replay *r, char *text)
+/* One non-blank line of the log. */
+struct log_line {
+    const char *text;
+    size_t len;
+    int number;
+};
+
+/* Appends the step read from `line` to r->steps (comments add nothing). */
+static enum lb_err add_step(struct replay *r, const struct log_line *line, struct lb_why *why)
 {
-    char *save = NULL;
+    struct step *st;
+    enum lb_err err;
+
+    if (r->count == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 1024;
+        struct step *grown = realloc(r->steps, cap * sizeof(*grown));
+
+        if (grown == NULL)
+            return lb_fail(why, LB_ENOMEM, "out of memory");
+        r->steps = grown;
+        r->cap = cap;
+    }
+    st = &r->steps[r->count];
+    memset(st, 0, sizeof(*st));
+    st->line = line->number;
+    err = read_line(r, st, line->text, line->len, why);
+    if (err != LB_OK) {
+        r->count++; /* so that free_steps frees what it holds */
+        return err;
+    }
+    if (st->line < 0) { /* a comment */
+        free(st->payload);
+        return LB_OK;
+    }
+    r->events += st->kind == STEP_EVENT || st->kind == STEP_TICK;
+    r->requests += st->kind == STEP_REQUEST;
+    r->count++;
+    return LB_OK;
+}
+
+/*
+ * One checker's share of the log. Schema sets load files and compile
+ * patterns as they go, so each checker has its own.
+ */
+struct check_job {
+    struct replay part;
+    struct lbctl ctl;
+    const struct log_line *lines;
+    size_t first, last;
+    int failed_line; /* 0, or the line refused */
+    struct lb_why why;
+};
+
+static void check_lines(void *arg)
+{
+    struct check_job *job = arg;
+
+    for (size_t i = job->first; i < job->last; i++) {
+        if (add_step(&job->part, &job->lines[i], &job->why) != LB_OK) {
+            job->failed_line = job->lines[i].number;
+            return;
+        }
+    }
+}
+
+/* Splits the text into its non-blank lines; false (said on stderr) for one too long. */
+static bool split_lines(char *text, struct log_line **ret_lines, size_t *ret_count)
+{
+    struct log_line *lines = NULL;
+    size_t count = 0, cap = 0;
     int number = 0;
 
-    for (char *line = text; line != NULL; line = save) {
-        struct lb_why why = {{0}};
-        struct step *grown;
+    for (char *line = text, *next; line != NULL; line = next) {
         char *end = strchr(line, '\n');
-        size_t len;
+        size_t len = end ? (size_t)(end - line) : strlen(line);
 
         number++;
-        save = end ? end + 1 : NULL;
-        len = end ? (size_t)(end - line) : strlen(line);
+        next = end ? end + 1 : NULL;
         if (len > 0 && line[len - 1] == '\r')
             len--;
         if (strspn(line, " \t") >= len)
             continue;
         if (len > LINE_MAX_BYTES) {
             fprintf(stderr, "lbctl: line %d: longer than %zu bytes\n", number, LINE_MAX_BYTES);
-            return LBCTL_INVALID;
+            free(lines);
+            return false;
         }
-        if (r->count == r->cap) {
-            size_t cap = r->cap ? 2 * r->cap : 1024;
+        if (count == cap) {
+            struct log_line *grown = realloc(lines, (cap = cap ? 2 * cap : 1024) * sizeof(*grown));
 
-            grown = realloc(r->steps, cap * sizeof(*grown));
-            if (grown == NULL)
-                return LBCTL_INVALID;
-            r->steps = grown;
-            r->cap = cap;
+            if (grown == NULL) {
+                free(lines);
+                return false;
+            }
+            lines = grown;
         }
-        grown = r->steps;
-        memset(&grown[r->count], 0, sizeof(*grown));
-        grown[r->count].line = number;
-        if (read_line(r, &grown[r->count], line, len, &why) != LB_OK) {
-            r->count++;
-            fprintf(stderr, "lbctl: line %d: %s\n", number, why.text);
-            return LBCTL_INVALID;
-        }
-        if (grown[r->count].line < 0) { /* a comment */
-            free(grown[r->count].payload);
-            continue;
-        }
-        r->events += grown[r->count].kind == STEP_EVENT || grown[r->count].kind == STEP_TICK;
-        r->requests += grown[r->count].kind == STEP_REQUEST;
-        r->count++;
+        lines[count++] = (struct log_line){line, len, number};
     }
-    return LBCTL_OK;
+    *ret_lines = lines;
+    *ret_count = count;
+    return true;
+}
+
+/*
+ * Reads and checks every line, on CHECK_THREADS threads for a long log
+ * (the services are idle meanwhile: nothing is sent before the whole log
+ * is checked); the first bad line is reported and nothing is sent.
+ */
+static int read_log(struct replay *r, char *text)
+{
+    struct check_job jobs[CHECK_THREADS];
+    uv_thread_t threads[CHECK_THREADS];
+    bool started[CHECK_THREADS] = {false};
+    struct log_line *lines = NULL;
+    size_t count = 0;
+    size_t n;
+    int failed = 0;
+    int status = LBCTL_OK;
+
+    if (!split_lines(text, &lines, &count))
+        return LBCTL_INVALID;
+    n = count >= CHECK_SPLIT_LINES ? CHECK_THREADS : 1;
+    for (size_t j = 0; j < n; j++) {
+        jobs[j] = (struct check_job){.part = {.ctl = &jobs[j].ctl}, .ctl = *r->ctl, .lines = lines};
+        jobs[j].ctl.schemas = NULL;
+        jobs[j].first = count * j / n;
+        jobs[j].last = count * (j + 1) / n;
+    }
+    for (size_t j = 1; j < n; j++) {
+        started[j] = uv_thread_create(&threads[j], check_lines, &jobs[j]) == 0;
+        if (!started[j])
+            check_lines(&jobs[j]); /* no thread: check it here */
+    }
+    check_lines(&jobs[0]);
+    for (size_t j = 1; j < n; j++) {
+        if (started[j])
+            uv_thread_join(&threads[j]);
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (jobs[j].failed_line != 0 && failed == 0) {
+            failed = jobs[j].failed_line;
+            fprintf(stderr, "lbctl: line %d: %s\n", failed, jobs[j].why.text);
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        struct step *grown = NULL;
+
+        if (failed == 0 && jobs[j].part.count > 0 &&
+            (grown = realloc(r->steps, (r->count + jobs[j].part.count) * sizeof(*grown))) == NULL)
+            failed = -1;
+        if (failed == 0 && jobs[j].part.count > 0) {
+            memcpy(grown + r->count, jobs[j].part.steps, jobs[j].part.count * sizeof(*grown));
+            r->steps = grown;
+            r->count += jobs[j].part.count;
+            r->cap = r->count;
+            r->events += jobs[j].part.events;
+            r->requests += jobs[j].part.requests;
+            free(jobs[j].part.steps);
+        } else {
+            free_steps(&jobs[j].part);
+        }
+        schema_set_free(jobs[j].ctl.schemas);
+    }
+    if (failed != 0)
+        status = LBCTL_INVALID;
+    free(lines);
+    return status;
 }
 
 /* ---- running it ----------------------------------------------------------------------------- */
