@@ -97,7 +97,7 @@ static long proc_kib(pid_t pid, const char *field)
     f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f))
         if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            sscanf(line + n + 1, "%ld", &kib);
+            kib = strtol(line + n + 1, NULL, 10);
             break;
         }
     if (f)
@@ -122,10 +122,18 @@ static double proc_cpu_s(pid_t pid)
     n = fread(buf, 1, sizeof(buf) - 1, f);
     fclose(f);
     buf[n] = '\0';
-    /* Fields 14 and 15, counted after the command name's closing parenthesis. */
+    /* Fields 14 and 15 (utime, stime): the 12th and 13th after the command name's ")". */
     p = strrchr(buf, ')');
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+    for (int field = 3; p != NULL && field <= 15; field++) {
+        char *end;
+
+        p = strchr(p + 1, ' ');
+        if (p != NULL && field == 14)
+            utime = strtoul(p + 1, &end, 10);
+        else if (p != NULL && field == 15)
+            stime = strtoul(p + 1, &end, 10);
+    }
+    if (p == NULL)
         return -1;
     return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
 }
@@ -137,12 +145,13 @@ static double metric0(int port, const char *sample)
     return v < 0 ? 0 : v;
 }
 
-/* Events the service is done with (applied, duplicate, dead-lettered or ignored). */
+/* Platform events the service is done with (applied, duplicate, dead-lettered or ignored);
+ * its own events, which it reads back (services/usage/journal.c), are not counted. */
 static double handled(int port)
 {
     return metric0(port, "lb_events_applied_total") + metric0(port, "lb_events_duplicate_total") +
            metric0(port, "lb_events_dead_lettered_total") +
-           metric0(port, "lb_events_ignored_total");
+           metric0(port, "lb_events_ignored_total") - metric0(port, "lb_usage_own_events_total");
 }
 
 /*
@@ -400,8 +409,11 @@ static double raw_ingest(natsConnection *nc, jsCtx *js, const char *data_dir, in
             int64_t ms = 0;
             int k;
 
-            if (dev == NULL || time == NULL || envelope_parse_time(time, &ms) != LB_OK)
+            if (dev == NULL || time == NULL || envelope_parse_time(time, &ms) != LB_OK) {
+                cJSON_Delete(ev);
                 fail_msg("raw: a malformed heartbeat");
+                continue; /* not reached: fail_msg ends the test */
+            }
             for (k = 0; k < n && strcmp(seen[k].device, dev) != 0; k++)
                 ;
             if (k == n) {
@@ -484,7 +496,7 @@ static void bench_ingestion(natsConnection *nc, jsCtx *js, const struct nats_ser
 {
     struct service_proc svc = {0};
     struct ingest_result best = {0};
-    const struct setting *best_set = NULL;
+    const struct setting *best_set = &settings[0];
     double raw_cpu_us = 0;
     double raw;
 

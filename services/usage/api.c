@@ -16,13 +16,17 @@
 
 /* ---- helpers ------------------------------------------------------------------ */
 
-static enum lb_err decode_request(struct store *s, const cJSON *body, const char *const *known,
+/* Every endpoint starts here: refused while a rebuilt database restores (its answers would be
+ * half-restored), then the body's members and the caller. */
+static enum lb_err decode_request(struct service *svc, const cJSON *body, const char *const *known,
                                   struct caller *ret_caller, struct lb_why *why)
 {
-    enum lb_err err = json_check_members(body, known, why);
+    enum lb_err err = usage_restore_gate(svc, why);
 
     if (err == LB_OK)
-        err = caller_decode(s, body, ret_caller, why);
+        err = json_check_members(body, known, why);
+    if (err == LB_OK)
+        err = caller_decode(service_store(svc), body, ret_caller, why);
     return err;
 }
 
@@ -166,7 +170,7 @@ enum lb_err usage_api_consumption(struct service *svc, const struct request *req
 
     /* Always a time, also on a virtual clock no tick has moved yet (the epoch). */
     envelope_format_time(service_now_ms(svc), at);
-    err = decode_request(s, req->body, known, &caller, why);
+    err = decode_request(svc, req->body, known, &caller, why);
     if (err == LB_OK)
         err = get_org(req->body, "customer", &customer, why);
     if (err == LB_OK)
@@ -221,7 +225,7 @@ enum lb_err usage_api_user_get(struct service *svc, const struct request *req, c
     cJSON *devices = NULL;
     enum lb_err err;
 
-    err = decode_request(s, req->body, known, &caller, why);
+    err = decode_request(svc, req->body, known, &caller, why);
     if (err == LB_OK)
         err = get_id(req->body, "user", &id, why);
     if (err != LB_OK)
@@ -274,7 +278,7 @@ enum lb_err usage_api_device_get(struct service *svc, const struct request *req,
     const char *id;
     enum lb_err err;
 
-    err = decode_request(s, req->body, known, &caller, why);
+    err = decode_request(svc, req->body, known, &caller, why);
     if (err == LB_OK)
         err = get_id(req->body, "device", &id, why);
     if (err != LB_OK)
@@ -304,7 +308,7 @@ enum lb_err usage_api_device_list(struct service *svc, const struct request *req
     int count;
     enum lb_err err;
 
-    err = decode_request(s, req->body, known, &caller, why);
+    err = decode_request(svc, req->body, known, &caller, why);
     if (err == LB_OK)
         err = get_org(req->body, "customer", &customer, why);
     if (err == LB_OK && cJSON_GetObjectItemCaseSensitive(req->body, "state") != NULL) {
@@ -384,6 +388,8 @@ static enum lb_err add_scans(const char *period, const char *org, int64_t scans,
         strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(last, "period")), period) ==
             0) {
         count = cJSON_GetObjectItemCaseSensitive(last, "scans");
+        if (count == NULL)
+            return LB_EINTERNAL; /* every period this function made has its count */
         cJSON_SetNumberValue(count, count->valuedouble + (double)scans);
         return LB_OK;
     }
@@ -404,12 +410,12 @@ enum lb_err usage_api_scans(struct service *svc, const struct request *req, cJSO
     struct store *s = service_store(svc);
     struct caller caller;
     const char *key, *from, *to, *by = "month";
-    int64_t from_ms, to_ms, days;
+    int64_t from_ms = 0, to_ms = 0, days;
     struct scans_acc acc = {0};
     cJSON *reply = NULL;
     enum lb_err err;
 
-    err = decode_request(s, req->body, known, &caller, why);
+    err = decode_request(svc, req->body, known, &caller, why);
     if (err == LB_OK && json_get_string(req->body, "key", USAGE_KEY_MAX, &key, why) != LB_OK)
         err = lb_fail(why, LB_EINVAL, "key: %s", why->text);
     if (err == LB_OK && !usage_license_key_valid(key))
@@ -469,7 +475,7 @@ enum lb_err usage_api_device_associate(struct service *svc, const struct request
     cJSON *data = NULL;
     enum lb_err err;
 
-    err = decode_request(s, req->body, known, &caller, why);
+    err = decode_request(svc, req->body, known, &caller, why);
     if (err == LB_OK)
         err = get_id(req->body, "device", &device, why);
     if (err == LB_OK)
@@ -499,6 +505,10 @@ enum lb_err usage_api_device_associate(struct service *svc, const struct request
     }
     err = service_emit(svc, caller.tenant, "device_associated", 1, data, NULL, why);
     cJSON_Delete(data);
+    /* The command's change, in full, for a rebuild (journal.c): no stream holds it else. */
+    if (err == LB_OK)
+        err = usage_journal_commit(svc, caller.tenant, USAGE_CAUSE_REQUEST, req->request_id, false,
+                                   why);
     if (err == LB_OK)
         err = usage_store_device_get(s, caller.tenant, device, &d, why);
     if (err != LB_OK)

@@ -70,7 +70,8 @@ static enum lb_err report(struct service *svc, const char *tenant, const char *c
         !cJSON_AddNumberToObject(data, "quantity", (double)sub->quantity) ||
         !cJSON_AddNumberToObject(data, "consumed", (double)sub->consumed) ||
         !cJSON_AddNumberToObject(data, "users", (double)sub->users) ||
-        !cJSON_AddNumberToObject(data, "devices", (double)sub->devices))
+        !cJSON_AddNumberToObject(data, "devices", (double)sub->devices) ||
+        !cJSON_AddNumberToObject(data, "rev", (double)(sub->rev + 1)))
         err = lb_fail(why, LB_ENOMEM, "out of memory");
     if (err == LB_OK)
         err = service_emit(svc, tenant,

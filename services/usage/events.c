@@ -187,6 +187,7 @@ enum lb_err usage_on_user_created(struct service *svc, const struct envelope *ev
     u.has_email = u.has_name = true;
     snprintf(u.email, sizeof(u.email), "%s", email);
     snprintf(u.display_name, sizeof(u.display_name), "%s", name);
+    u.personal_ms = ev->time_ms;
     err = usage_store_user_put(s, ev->tenant, &u, why);
     if (err == LB_OK && old_customer[0] != '\0' && strcmp(old_customer, customer) != 0)
         err = usage_recheck(svc, ev->tenant, old_customer, why);
@@ -232,8 +233,10 @@ enum lb_err usage_on_user_updated(struct service *svc, const struct envelope *ev
         u.has_name = true;
         snprintf(u.display_name, sizeof(u.display_name), "%s", name);
     }
-    /* New personal data starts a new retention: it is purged again when due. */
+    /* New personal data starts a new retention: it is purged again when due (by a sweep at
+     * or after this time). */
     u.purged_ms = 0;
+    u.personal_ms = ev->time_ms;
     return usage_store_user_put(s, ev->tenant, &u, why);
 }
 
@@ -569,7 +572,10 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
     bool moved = false;
     enum lb_err err;
 
-    err = decode_data(ev, known, why);
+    /* A rebuilt database restores first: a signal waits for the devices to come back. */
+    err = usage_restore_gate(svc, why);
+    if (err == LB_OK)
+        err = decode_data(ev, known, why);
     if (err == LB_OK)
         err = get_id(ev->data, "device", &device, why);
     if (err != LB_OK)
@@ -622,6 +628,9 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
         err = usage_store_user_get(s, ev->tenant, d.user, &u, why);
         if (err == LB_OK)
             err = usage_retake(svc, ev->tenant, &u, device, ev->time_ms, why);
+        /* The retake is a change like any other: announced (journal.c). */
+        if (err == LB_OK)
+            err = usage_journal_commit(svc, ev->tenant, USAGE_CAUSE_SIGNAL, ev->id, false, why);
         if (err == LB_OK)
             usage_signal_defer(svc, ev->tenant, device, d.user, d.last_seen_ms);
     }
@@ -759,8 +768,9 @@ enum lb_err usage_on_seat_assigned(struct service *svc, const struct envelope *e
     enum lb_err err;
 
     err = decode_seat(ev, known, &sub, &customer, &user, &group, why);
-    if (err == LB_OK)
-        err = usage_store_user_get(s, ev->tenant, user, &u, why);
+    if (err != LB_OK)
+        return err;
+    err = usage_store_user_get(s, ev->tenant, user, &u, why);
     if (err == LB_ENOTFOUND) {
         /* The seat ran ahead of user_created (another stream): keep it on a bare record. */
         memset(&u, 0, sizeof(u));
@@ -801,8 +811,9 @@ enum lb_err usage_on_seat_unassigned(struct service *svc, const struct envelope 
     err = decode_seat(ev, known, &sub, &customer, &user, &group, why);
     if (err == LB_OK)
         err = get_optional(ev->data, "reason", USAGE_REASON_MAX, &reason, why);
-    if (err == LB_OK)
-        err = usage_store_user_get(s, ev->tenant, user, &u, why);
+    if (err != LB_OK)
+        return err;
+    err = usage_store_user_get(s, ev->tenant, user, &u, why);
     if (err == LB_ENOTFOUND)
         return LB_OK; /* never had it here: nothing to remove */
     if (err == LB_OK)

@@ -1,7 +1,12 @@
 /*
- * main.c - runs the usage service with its tables; nothing else.
+ * main.c - runs the usage service with its tables; nothing else (but telling a
+ * rebuilding start to restore first).
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "usage.h"
 
@@ -22,25 +27,37 @@ static const struct service_endpoint endpoints[] = {
      "Associates a device with a user within the allowance; emits device_associated"},
 };
 
+/* Platform events go through journal.c (restore gate, restored causes, state_changed). */
 static const struct service_event events[] = {
-    {"licensebus.directory.user_created.v1", usage_on_user_created},
-    {"licensebus.directory.user_updated.v1", usage_on_user_updated},
-    {"licensebus.directory.user_deleted.v1", usage_on_user_deleted},
-    {"licensebus.agents.device_installed.v1", usage_on_device_installed},
-    {"licensebus.agents.device_uninstalled.v1", usage_on_device_uninstalled},
-    {"licensebus.agents.device_associated.v1", usage_on_device_associated},
-    {"licensebus.agents.device_detached.v1", usage_on_device_detached},
+    {"licensebus.directory.user_created.v1", usage_journaled_user_created},
+    {"licensebus.directory.user_updated.v1", usage_journaled_user_updated},
+    {"licensebus.directory.user_deleted.v1", usage_journaled_user_deleted},
+    {"licensebus.agents.device_installed.v1", usage_journaled_device_installed},
+    {"licensebus.agents.device_uninstalled.v1", usage_journaled_device_uninstalled},
+    {"licensebus.agents.device_associated.v1", usage_journaled_device_associated},
+    {"licensebus.agents.device_detached.v1", usage_journaled_device_detached},
     /* last-seen = max(last-seen, t): applying it again changes nothing, so its id is not
      * recorded in lb_applied (the hot path stays at one write or none). */
     {"licensebus.signals.heartbeat.v1", usage_on_heartbeat, true},
     {"licensebus.scanning.scans_counted.v1", usage_on_scans_counted},
-    {"licensebus.subscriptions.subscription_changed.v1", usage_on_subscription_changed},
-    {"licensebus.subscriptions.seat_assigned.v1", usage_on_seat_assigned},
-    {"licensebus.subscriptions.seat_unassigned.v1", usage_on_seat_unassigned},
+    {"licensebus.subscriptions.subscription_changed.v1", usage_journaled_subscription_changed},
+    {"licensebus.subscriptions.seat_assigned.v1", usage_journaled_seat_assigned},
+    {"licensebus.subscriptions.seat_unassigned.v1", usage_journaled_seat_unassigned},
+    /* Its own events read back (restore.c): applied only when newer than the row. */
+    {"licensebus.usage.state_changed.v1", usage_on_own_state},
+    {"licensebus.usage.license_released.v1", usage_on_own_released},
+    {"licensebus.usage.user_purged.v1", usage_on_own_purged},
+    {"licensebus.usage.overconsumption_started.v1", usage_on_own_over},
+    {"licensebus.usage.overconsumption_ended.v1", usage_on_own_over},
+    /* ... and its others, whose changes state_changed carries: counted, nothing else. */
+    {"licensebus.usage.device_association_refused.v1", usage_on_own_other},
+    {"licensebus.usage.device_associated.v1", usage_on_own_other},
+    {"licensebus.usage.device_owner_changed.v1", usage_on_own_other},
+    {"licensebus.usage.license_retaken.v1", usage_on_own_other},
 };
 
-static const char *const consumes[] = {"directory", "agents",        "signals",
-                                       "scanning",  "subscriptions", NULL};
+static const char *const consumes[] = {"directory",     "agents", "signals", "scanning",
+                                       "subscriptions", "usage",  NULL};
 
 /* Types of those domains usage has no use for: acked and counted, not dead-lettered (D18). */
 static const char *const ignores[] = {
@@ -57,6 +74,12 @@ static const struct config_entry config[] = {
     {"LB_USAGE_RETENTION", "90d", CONFIG_MILLIS, offsetof(struct usage_config, retention_ms), 60000,
      3650LL * 86400000,
      "a user's email and display name are deleted this long after the license is removed"},
+    {"LB_USAGE_RESTORE", "false", CONFIG_BOOL, offsetof(struct usage_config, restore), 0, 0,
+     "a new database restores from the usage stream before anything else (set by --rebuild and "
+     "lbctl rebuild; set it for an empty volume)"},
+    {"LB_USAGE_RESTORE_QUIET", "10s", CONFIG_MILLIS,
+     offsetof(struct usage_config, restore_quiet_ms), 100, 3600000,
+     "a restore is complete once the usage stream has brought nothing new for this long"},
 };
 
 static const struct service_def usage = {
@@ -80,10 +103,29 @@ static const struct service_def usage = {
     .config_size = sizeof(struct usage_config),
 };
 
+/*
+ * A start that rebuilds (--rebuild, or the marker `lbctl rebuild` leaves
+ * next to the database: docs/replay.md) restores from the usage stream
+ * first: LB_USAGE_RESTORE for this process.
+ */
+static bool rebuilding(int argc, char **argv)
+{
+    const char *dir = getenv("LB_DATA_DIR");
+    char marker[4200];
+
+    if (argc == 2 && strcmp(argv[1], "--rebuild") == 0)
+        return true;
+    (void)snprintf(marker, sizeof(marker), "%s/usage.db.rebuild",
+                   dir != NULL && dir[0] != '\0' ? dir : "./data");
+    return access(marker, F_OK) == 0;
+}
+
 int main(int argc, char **argv)
 {
     struct service_def def = usage;
 
+    if (rebuilding(argc, argv) && setenv("LB_USAGE_RESTORE", "true", 1) != 0)
+        return 1;
     def.migration_count = usage_migration_count;
     def.state_size = usage_state_size;
     return service_main(&def, argc, argv);

@@ -39,6 +39,7 @@ struct pending_table {
 };
 
 struct usage_state {
+    struct usage_restore restore; /* restore.c's */
     double *metric_deferred;      /* device signals that only moved a kept time */
     double *metric_writes;        /* device last-seen writes the flushes made */
     double *metric_user_deferred; /* signals whose user write was folded into the flush */
@@ -47,6 +48,13 @@ struct usage_state {
 };
 
 const size_t usage_state_size = sizeof(struct usage_state);
+
+struct usage_restore *usage_restore_of(struct service *svc)
+{
+    struct usage_state *st = service_state(svc);
+
+    return &st->restore;
+}
 
 /* FNV-1a over `text`, continuing from `h`. */
 static uint64_t fnv1a(uint64_t h, const char *text)

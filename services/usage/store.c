@@ -83,6 +83,62 @@ const struct store_migration usage_migrations[] = {
         "  scans INTEGER NOT NULL,"
         "  PRIMARY KEY (tenant, key, day, org)"
         ") WITHOUT ROWID;"},
+    /*
+     * The journal (journal.c, decisions D20): every user, device and subscription row has a
+     * revision; the triggers note each row a change touches (not heartbeat times, not the
+     * revision itself) in journal_dirty, and the change's handler announces those rows in
+     * state_changed before the dirty list is emptied. A device's user is noted too, before
+     * and after the change: what covers a user's devices is part of the user's record.
+     */
+    {2, "ALTER TABLE users ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+        /* When the personal fields were last written (user_created / user_updated): a sweep
+         * purges only what existed at its time, so a tick read again after newer data (a
+         * rebuild) does not purge it. */
+        "ALTER TABLE users ADD COLUMN personal_ms INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE devices ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+        "ALTER TABLE subscriptions ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
+        /* kind: 1 user, 2 device, 3 subscription (enum usage_kind). */
+        "CREATE TABLE journal_dirty ("
+        "  kind INTEGER NOT NULL, tenant TEXT NOT NULL, id TEXT NOT NULL,"
+        "  PRIMARY KEY (tenant, kind, id)"
+        ") WITHOUT ROWID;"
+        "CREATE TRIGGER users_journal_insert AFTER INSERT ON users BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (1, NEW.tenant, NEW.user); END;"
+        "CREATE TRIGGER users_journal_update AFTER UPDATE OF org, customer, known, email,"
+        "  display_name, seat_count, created_ms, released_ms, license_removed_ms, purged_ms,"
+        "  deleted_ms, personal_ms ON users BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (1, NEW.tenant, NEW.user); END;"
+        /* INSERT OR REPLACE: the row replaced is still there before the insert. */
+        "CREATE TRIGGER devices_journal_replace BEFORE INSERT ON devices BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty SELECT 1, tenant, user FROM devices"
+        "  WHERE tenant = NEW.tenant AND device = NEW.device AND user IS NOT NULL; END;"
+        "CREATE TRIGGER devices_journal_insert AFTER INSERT ON devices BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (2, NEW.tenant, NEW.device);"
+        "  INSERT OR IGNORE INTO journal_dirty SELECT 1, NEW.tenant, NEW.user"
+        "  WHERE NEW.user IS NOT NULL; END;"
+        "CREATE TRIGGER devices_journal_update AFTER UPDATE OF org, customer, kind, hostname, os,"
+        "  installed, user, installed_ms, uninstalled_ms ON devices BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (2, NEW.tenant, NEW.device);"
+        "  INSERT OR IGNORE INTO journal_dirty SELECT 1, OLD.tenant, OLD.user"
+        "  WHERE OLD.user IS NOT NULL;"
+        "  INSERT OR IGNORE INTO journal_dirty SELECT 1, NEW.tenant, NEW.user"
+        "  WHERE NEW.user IS NOT NULL; END;"
+        "CREATE TRIGGER seats_journal_insert AFTER INSERT ON seats BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (1, NEW.tenant, NEW.user); END;"
+        "CREATE TRIGGER seats_journal_delete AFTER DELETE ON seats BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (1, OLD.tenant, OLD.user); END;"
+        "CREATE TRIGGER subscriptions_journal_insert AFTER INSERT ON subscriptions BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (3, NEW.tenant, NEW.subscription); END;"
+        "CREATE TRIGGER subscriptions_journal_update AFTER UPDATE OF customer, package,"
+        "  seat_basis, quantity, status, over, updated_ms ON subscriptions BEGIN"
+        "  INSERT OR IGNORE INTO journal_dirty VALUES (3, NEW.tenant, NEW.subscription); END;"
+        /* Platform events whose effect a restore brought back: not applied again. */
+        "CREATE TABLE restored_causes (cause TEXT PRIMARY KEY) WITHOUT ROWID;"
+        /* enum usage_phase: a database this migration starts empty is new (1), else done (3). */
+        "CREATE TABLE restore (id INTEGER PRIMARY KEY CHECK (id = 1), phase INTEGER NOT NULL);"
+        "INSERT INTO restore (id, phase) SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM users) OR "
+        "EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM subscriptions) THEN 3 ELSE 1 "
+        "END;"},
 };
 const size_t usage_migration_count = sizeof(usage_migrations) / sizeof(usage_migrations[0]);
 
@@ -122,7 +178,7 @@ enum lb_err usage_store_user_get(struct store *s, const char *tenant, const char
 {
     static const char sql[] =
         "SELECT org, customer, known, email, display_name, seat_count, created_ms, "
-        "last_active_ms, released_ms, license_removed_ms, purged_ms, deleted_ms "
+        "last_active_ms, released_ms, license_removed_ms, purged_ms, deleted_ms, rev, personal_ms "
         "FROM users WHERE tenant = ? AND user = ?";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
     int rc;
@@ -152,6 +208,8 @@ enum lb_err usage_store_user_get(struct store *s, const char *tenant, const char
         ret->license_removed_ms = sqlite3_column_int64(stmt, 9);
         ret->purged_ms = sqlite3_column_int64(stmt, 10);
         ret->deleted_ms = sqlite3_column_int64(stmt, 11);
+        ret->rev = sqlite3_column_int64(stmt, 12);
+        ret->personal_ms = sqlite3_column_int64(stmt, 13);
     }
     sqlite3_reset(stmt);
     if (rc == SQLITE_DONE)
@@ -167,7 +225,7 @@ enum lb_err usage_store_user_put(struct store *s, const char *tenant, const stru
     static const char sql[] =
         "INSERT OR REPLACE INTO users (tenant, user, org, customer, known, email, display_name, "
         "seat_count, created_ms, last_active_ms, released_ms, license_removed_ms, purged_ms, "
-        "deleted_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        "deleted_ms, rev, personal_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
     if (stmt == NULL)
@@ -188,6 +246,8 @@ enum lb_err usage_store_user_put(struct store *s, const char *tenant, const stru
     bind_time(stmt, 12, u->license_removed_ms);
     bind_time(stmt, 13, u->purged_ms);
     bind_time(stmt, 14, u->deleted_ms);
+    sqlite3_bind_int64(stmt, 15, u->rev);
+    sqlite3_bind_int64(stmt, 16, u->personal_ms);
     return store_step_done(s, stmt, why);
 }
 
@@ -257,8 +317,8 @@ enum lb_err usage_store_user_release(struct store *s, const char *tenant, const 
                                      int64_t now_ms, struct lb_why *why)
 {
     /* Two columns in place, not the whole row replaced (delete + insert) as user_put does. */
-    static const char sql[] = "UPDATE users SET released_ms = ?1, license_removed_ms = ?1 "
-                              "WHERE tenant = ?2 AND user = ?3";
+    static const char sql[] = "UPDATE users SET released_ms = ?1, license_removed_ms = ?1, "
+                              "rev = rev + 1 WHERE tenant = ?2 AND user = ?3";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
     if (stmt == NULL)
@@ -272,8 +332,8 @@ enum lb_err usage_store_user_release(struct store *s, const char *tenant, const 
 enum lb_err usage_store_user_purge(struct store *s, const char *tenant, const char *user,
                                    int64_t now_ms, struct lb_why *why)
 {
-    static const char sql[] = "UPDATE users SET email = NULL, display_name = NULL, purged_ms = ? "
-                              "WHERE tenant = ? AND user = ?";
+    static const char sql[] = "UPDATE users SET email = NULL, display_name = NULL, purged_ms = ?, "
+                              "rev = rev + 1 WHERE tenant = ? AND user = ?";
     sqlite3_stmt *stmt;
     enum lb_err err;
 
@@ -319,7 +379,7 @@ enum lb_err usage_store_user_seats(struct store *s, const char *tenant, const ch
 
 #define DEVICE_COLUMNS                                                                             \
     "device, org, customer, kind, hostname, os, installed, user, installed_ms, uninstalled_ms, "   \
-    "last_seen_ms"
+    "last_seen_ms, rev"
 
 static void read_device(sqlite3_stmt *stmt, struct device_row *d)
 {
@@ -339,6 +399,7 @@ static void read_device(sqlite3_stmt *stmt, struct device_row *d)
     d->installed_ms = sqlite3_column_int64(stmt, 8);
     d->uninstalled_ms = sqlite3_column_int64(stmt, 9);
     d->last_seen_ms = sqlite3_column_int64(stmt, 10);
+    d->rev = sqlite3_column_int64(stmt, 11);
 }
 
 enum lb_err usage_store_device_get(struct store *s, const char *tenant, const char *device,
@@ -368,7 +429,7 @@ enum lb_err usage_store_device_put(struct store *s, const char *tenant, const st
                                    struct lb_why *why)
 {
     static const char sql[] = "INSERT OR REPLACE INTO devices (tenant, " DEVICE_COLUMNS
-                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+                              ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
     if (stmt == NULL)
@@ -386,6 +447,7 @@ enum lb_err usage_store_device_put(struct store *s, const char *tenant, const st
     sqlite3_bind_int64(stmt, 10, d->installed_ms);
     bind_time(stmt, 11, d->uninstalled_ms);
     sqlite3_bind_int64(stmt, 12, d->last_seen_ms);
+    sqlite3_bind_int64(stmt, 13, d->rev);
     return store_step_done(s, stmt, why);
 }
 
@@ -641,8 +703,8 @@ enum lb_err usage_store_subscription_put(struct store *s, const char *tenant,
 enum lb_err usage_store_subscription_mark(struct store *s, const char *tenant,
                                           const char *subscription, bool over, struct lb_why *why)
 {
-    static const char sql[] =
-        "UPDATE subscriptions SET over = ? WHERE tenant = ? AND subscription = ?";
+    static const char sql[] = "UPDATE subscriptions SET over = ?, rev = rev + 1 "
+                              "WHERE tenant = ? AND subscription = ?";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
     if (stmt == NULL)
@@ -679,7 +741,7 @@ static enum lb_err read_subs(struct store *s, const char *tenant, const char *cu
                              struct consumption *c, struct lb_why *why)
 {
     static const char sql[] =
-        "SELECT subscription, package, seat_basis, quantity, status, over FROM subscriptions "
+        "SELECT subscription, package, seat_basis, quantity, status, over, rev FROM subscriptions "
         "WHERE tenant = ? AND customer = ? ORDER BY subscription";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
     size_t cap = 0;
@@ -716,6 +778,7 @@ static enum lb_err read_subs(struct store *s, const char *tenant, const char *cu
         if (!sub_status_parse(text, &sub->status))
             sub->status = SUB_ACTIVE;
         sub->reported_over = sqlite3_column_int(stmt, 5) != 0;
+        sub->rev = sqlite3_column_int64(stmt, 6);
     }
     sqlite3_reset(stmt);
     if (rc != SQLITE_DONE)
@@ -871,6 +934,337 @@ enum lb_err usage_store_each_scans(struct store *s, const char *tenant, const ch
     return err;
 }
 
+/* ---- the journal and the restore (journal.c, restore.c) ---------------------------------- */
+
+enum lb_err usage_store_dirty_take(struct store *s, struct usage_key **ret_keys, size_t *ret_n,
+                                   struct lb_why *why)
+{
+    /* By tenant, kind and id: the same change announces its rows in the same order. */
+    static const char sql[] =
+        "SELECT kind, tenant, id FROM journal_dirty ORDER BY tenant, kind, id";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    struct usage_key *keys = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t more = cap == 0 ? 8 : cap * 2;
+            struct usage_key *grown = realloc(keys, more * sizeof(*grown));
+
+            if (grown == NULL) {
+                sqlite3_reset(stmt);
+                free(keys);
+                return lb_fail(why, LB_ENOMEM, "out of memory");
+            }
+            keys = grown;
+            cap = more;
+        }
+        keys[n].kind = (enum usage_kind)sqlite3_column_int(stmt, 0);
+        col_copy(stmt, 1, keys[n].tenant, sizeof(keys[n].tenant));
+        col_copy(stmt, 2, keys[n].id, sizeof(keys[n].id));
+        n++;
+    }
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) {
+        free(keys);
+        return step_fail(s, rc, "reading the journal's dirty rows", why);
+    }
+    if (n > 0) {
+        enum lb_err err = usage_store_dirty_clear(s, why);
+
+        if (err != LB_OK) {
+            free(keys);
+            return err;
+        }
+    }
+    *ret_keys = keys;
+    *ret_n = n;
+    return LB_OK;
+}
+
+enum lb_err usage_store_dirty_clear(struct store *s, struct lb_why *why)
+{
+    static const char sql[] = "DELETE FROM journal_dirty";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    return store_step_done(s, stmt, why);
+}
+
+/* The statements of each kind's revision: read, and move to the next. */
+static const char *rev_sql(enum usage_kind kind, bool next)
+{
+    static const char *const get[] = {
+        "SELECT rev FROM users WHERE tenant = ? AND user = ?",
+        "SELECT rev FROM devices WHERE tenant = ? AND device = ?",
+        "SELECT rev FROM subscriptions WHERE tenant = ? AND subscription = ?",
+    };
+    static const char *const bump[] = {
+        "UPDATE users SET rev = rev + 1 WHERE tenant = ? AND user = ?",
+        "UPDATE devices SET rev = rev + 1 WHERE tenant = ? AND device = ?",
+        "UPDATE subscriptions SET rev = rev + 1 WHERE tenant = ? AND subscription = ?",
+    };
+    int i = kind == USAGE_KIND_USER ? 0 : kind == USAGE_KIND_DEVICE ? 1 : 2;
+
+    return next ? bump[i] : get[i];
+}
+
+enum lb_err usage_store_rev_get(struct store *s, enum usage_kind kind, const char *tenant,
+                                const char *id, int64_t *ret_rev, bool *ret_present,
+                                struct lb_why *why)
+{
+    sqlite3_stmt *stmt = store_stmt(s, rev_sql(kind, false), why);
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, id);
+    rc = sqlite3_step(stmt);
+    *ret_present = rc == SQLITE_ROW;
+    *ret_rev = rc == SQLITE_ROW ? sqlite3_column_int64(stmt, 0) : 0;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_fail(s, rc, "reading a revision", why);
+    return LB_OK;
+}
+
+enum lb_err usage_store_rev_next(struct store *s, enum usage_kind kind, const char *tenant,
+                                 const char *id, struct lb_why *why)
+{
+    sqlite3_stmt *stmt = store_stmt(s, rev_sql(kind, true), why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, id);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_each_user_seat(struct store *s, const char *tenant, const char *user,
+                                       usage_seat_fn fn, void *arg, struct lb_why *why)
+{
+    static const char sql[] = "SELECT subscription, grp, customer, assigned_ms FROM seats "
+                              "WHERE tenant = ? AND user = ? ORDER BY subscription, grp";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err = LB_OK;
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, user);
+    while (err == LB_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct seat_row seat;
+
+        col_copy(stmt, 0, seat.subscription, sizeof(seat.subscription));
+        col_copy(stmt, 1, seat.group, sizeof(seat.group));
+        col_copy(stmt, 2, seat.customer, sizeof(seat.customer));
+        seat.assigned_ms = sqlite3_column_int64(stmt, 3);
+        err = fn(&seat, arg);
+        if (err != LB_OK)
+            lb_fail(why, err, "listing seats stopped");
+    }
+    sqlite3_reset(stmt);
+    if (err == LB_OK && rc != SQLITE_DONE)
+        err = step_fail(s, rc, "listing a user's seats", why);
+    return err;
+}
+
+enum lb_err usage_store_user_seats_clear(struct store *s, const char *tenant, const char *user,
+                                         struct lb_why *why)
+{
+    static const char sql[] = "DELETE FROM seats WHERE tenant = ? AND user = ?";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, user);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_subscription_get(struct store *s, const char *tenant, const char *id,
+                                         struct sub_row *ret, struct lb_why *why)
+{
+    static const char sql[] = "SELECT customer, package, seat_basis, quantity, status, over, "
+                              "updated_ms, rev FROM subscriptions "
+                              "WHERE tenant = ? AND subscription = ?";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    struct sub_row row = {0};
+    char text[32];
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, id);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        snprintf(row.id, sizeof(row.id), "%s", id);
+        col_copy(stmt, 0, row.customer, sizeof(row.customer));
+        col_copy(stmt, 1, row.package, sizeof(row.package));
+        col_copy(stmt, 2, text, sizeof(text));
+        if (!seat_basis_parse(text, &row.basis))
+            row.basis = BASIS_USERS; /* only this file writes the column */
+        row.quantity = sqlite3_column_int64(stmt, 3);
+        col_copy(stmt, 4, text, sizeof(text));
+        if (!sub_status_parse(text, &row.status))
+            row.status = SUB_ACTIVE;
+        row.over = sqlite3_column_int(stmt, 5) != 0;
+        row.updated_ms = sqlite3_column_int64(stmt, 6);
+        row.rev = sqlite3_column_int64(stmt, 7);
+    }
+    sqlite3_reset(stmt);
+    if (rc == SQLITE_DONE)
+        return lb_fail(why, LB_ENOTFOUND, "subscription \"%s\" is unknown", id);
+    if (rc != SQLITE_ROW)
+        return step_fail(s, rc, "reading a subscription", why);
+    *ret = row;
+    return LB_OK;
+}
+
+enum lb_err usage_store_subscription_restore(struct store *s, const char *tenant,
+                                             const struct sub_row *sub, struct lb_why *why)
+{
+    static const char sql[] =
+        "INSERT OR REPLACE INTO subscriptions (tenant, subscription, customer, package, "
+        "seat_basis, quantity, status, over, updated_ms, rev) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, "
+        "?)";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, tenant);
+    bind_text(stmt, 2, sub->id);
+    bind_text(stmt, 3, sub->customer);
+    bind_text(stmt, 4, sub->package);
+    bind_text(stmt, 5, seat_basis_name(sub->basis));
+    sqlite3_bind_int64(stmt, 6, sub->quantity);
+    bind_text(stmt, 7, sub_status_name(sub->status));
+    sqlite3_bind_int(stmt, 8, sub->over);
+    sqlite3_bind_int64(stmt, 9, sub->updated_ms);
+    sqlite3_bind_int64(stmt, 10, sub->rev);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_restore_release(struct store *s, const char *tenant, const char *user,
+                                        int64_t released_ms, int64_t rev, struct lb_why *why)
+{
+    static const char sql[] = "UPDATE users SET released_ms = ?1, license_removed_ms = ?1, "
+                              "rev = ?2 WHERE tenant = ?3 AND user = ?4";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int64(stmt, 1, released_ms);
+    sqlite3_bind_int64(stmt, 2, rev);
+    bind_text(stmt, 3, tenant);
+    bind_text(stmt, 4, user);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_restore_purge(struct store *s, const char *tenant, const char *user,
+                                      int64_t purged_ms, int64_t rev, struct lb_why *why)
+{
+    static const char sql[] = "UPDATE users SET email = NULL, display_name = NULL, "
+                              "purged_ms = ?1, rev = ?2 WHERE tenant = ?3 AND user = ?4";
+    sqlite3_stmt *stmt;
+    enum lb_err err = store_exec(s, "PRAGMA secure_delete = ON", why);
+
+    if (err != LB_OK)
+        return err;
+    stmt = store_stmt(s, sql, why);
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int64(stmt, 1, purged_ms);
+    sqlite3_bind_int64(stmt, 2, rev);
+    bind_text(stmt, 3, tenant);
+    bind_text(stmt, 4, user);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_restore_over(struct store *s, const char *tenant, const char *subscription,
+                                     bool over, int64_t rev, struct lb_why *why)
+{
+    static const char sql[] = "UPDATE subscriptions SET over = ?, rev = ? "
+                              "WHERE tenant = ? AND subscription = ?";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int(stmt, 1, over);
+    sqlite3_bind_int64(stmt, 2, rev);
+    bind_text(stmt, 3, tenant);
+    bind_text(stmt, 4, subscription);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_cause_add(struct store *s, const char *cause, struct lb_why *why)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO restored_causes (cause) VALUES (?)";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, cause);
+    return store_step_done(s, stmt, why);
+}
+
+enum lb_err usage_store_cause_take(struct store *s, const char *cause, bool *ret_restored,
+                                   struct lb_why *why)
+{
+    static const char sql[] = "DELETE FROM restored_causes WHERE cause = ?";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    enum lb_err err;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    bind_text(stmt, 1, cause);
+    err = store_step_done(s, stmt, why);
+    if (err == LB_OK)
+        *ret_restored = sqlite3_changes(store_db(s)) > 0;
+    return err;
+}
+
+enum lb_err usage_store_phase_get(struct store *s, enum usage_phase *ret, struct lb_why *why)
+{
+    static const char sql[] = "SELECT phase FROM restore WHERE id = 1";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    int phase = USAGE_PHASE_DONE;
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW)
+        phase = sqlite3_column_int(stmt, 0);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_fail(s, rc, "reading the restore phase", why);
+    *ret = phase == USAGE_PHASE_NEW         ? USAGE_PHASE_NEW
+           : phase == USAGE_PHASE_RESTORING ? USAGE_PHASE_RESTORING
+                                            : USAGE_PHASE_DONE;
+    return LB_OK;
+}
+
+enum lb_err usage_store_phase_set(struct store *s, enum usage_phase phase, struct lb_why *why)
+{
+    static const char sql[] = "INSERT INTO restore (id, phase) VALUES (1, ?) "
+                              "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_int(stmt, 1, (int)phase);
+    return store_step_done(s, stmt, why);
+}
+
 /* ---- the sweep's queries ----------------------------------------------------------------- */
 
 static enum lb_err collect_keys(struct store *s, sqlite3_stmt *stmt, size_t max,
@@ -925,18 +1319,19 @@ enum lb_err usage_store_due_release(struct store *s, int64_t before_ms, size_t m
     return collect_keys(s, stmt, max, ret_keys, ret_n, why);
 }
 
-enum lb_err usage_store_due_purge(struct store *s, int64_t before_ms, size_t max,
+enum lb_err usage_store_due_purge(struct store *s, int64_t before_ms, int64_t now_ms, size_t max,
                                   struct user_key **ret_keys, size_t *ret_n, struct lb_why *why)
 {
-    static const char sql[] =
-        "SELECT tenant, user FROM users INDEXED BY users_due_purge "
-        "WHERE purged_ms IS NULL AND license_removed_ms IS NOT NULL "
-        "AND license_removed_ms <= ? ORDER BY license_removed_ms, tenant, user LIMIT ?";
+    static const char sql[] = "SELECT tenant, user FROM users INDEXED BY users_due_purge "
+                              "WHERE purged_ms IS NULL AND license_removed_ms IS NOT NULL "
+                              "AND license_removed_ms <= ?1 AND personal_ms <= ?2 "
+                              "ORDER BY license_removed_ms, tenant, user LIMIT ?3";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
     if (stmt == NULL)
         return LB_EINTERNAL;
     sqlite3_bind_int64(stmt, 1, before_ms);
-    sqlite3_bind_int64(stmt, 2, (int64_t)max);
+    sqlite3_bind_int64(stmt, 2, now_ms);
+    sqlite3_bind_int64(stmt, 3, (int64_t)max);
     return collect_keys(s, stmt, max, ret_keys, ret_n, why);
 }

@@ -13,8 +13,9 @@
  * Each transition is recorded in the user's row (released_ms, purged_ms) in
  * the same transaction as its event, and the queries select only rows not
  * yet transitioned, so a restart, a clock jump or a replay emits each
- * exactly once. At most USAGE_SWEEP_BATCH users per job and sweep; the next
- * sweep goes on.
+ * exactly once. Each event carries the row's new revision: it is the
+ * sweep's entry in the journal (journal.c), read back by restore.c. At most USAGE_SWEEP_BATCH users
+ * per job and sweep; the next sweep goes on.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -72,7 +73,8 @@ static enum lb_err release(struct service *svc, const struct user_key *k, int64_
     if (data == NULL || !cJSON_AddStringToObject(data, "user", u.id) ||
         !cJSON_AddStringToObject(data, "customer", u.customer) ||
         !cJSON_AddStringToObject(data, "inactive_since", since) ||
-        !cJSON_AddNumberToObject(data, "seats", (double)u.seat_count))
+        !cJSON_AddNumberToObject(data, "seats", (double)u.seat_count) ||
+        !cJSON_AddNumberToObject(data, "rev", (double)(u.rev + 1)))
         err = lb_fail(why, LB_ENOMEM, "out of memory");
     if (err == LB_OK)
         err = service_emit(svc, k->tenant, "license_released", 1, data, NULL, why);
@@ -104,6 +106,7 @@ static enum lb_err purge(struct service *svc, const struct user_key *k, int64_t 
     if (what == NULL || !cJSON_AddStringToObject(data, "user", u.id) ||
         !cJSON_AddStringToObject(data, "customer", u.customer) ||
         !cJSON_AddStringToObject(data, "license_removed_at", removed) ||
+        !cJSON_AddNumberToObject(data, "rev", (double)(u.rev + 1)) ||
         !cJSON_AddItemToArray(what, cJSON_CreateString("email")) ||
         !cJSON_AddItemToArray(what, cJSON_CreateString("display_name")))
         err = lb_fail(why, LB_ENOMEM, "out of memory");
@@ -122,8 +125,11 @@ enum lb_err usage_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
     size_t n = 0;
     enum lb_err err;
 
-    err = usage_store_due_release(s, now_ms - cfg->inactive_after_ms, USAGE_SWEEP_BATCH, &keys, &n,
-                                  why);
+    /* A rebuilt database restores first: its releases and purges come back from the stream. */
+    err = usage_restore_gate(svc, why);
+    if (err == LB_OK)
+        err = usage_store_due_release(s, now_ms - cfg->inactive_after_ms, USAGE_SWEEP_BATCH, &keys,
+                                      &n, why);
     for (size_t i = 0; err == LB_OK && i < n; i++)
         err = release(svc, &keys[i], now_ms, &touched, why);
     free(keys);
@@ -141,10 +147,13 @@ enum lb_err usage_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
     }
     free(touched.items);
     if (err == LB_OK)
-        err =
-            usage_store_due_purge(s, now_ms - cfg->retention_ms, USAGE_SWEEP_BATCH, &keys, &n, why);
+        err = usage_store_due_purge(s, now_ms - cfg->retention_ms, now_ms, USAGE_SWEEP_BATCH, &keys,
+                                    &n, why);
     for (size_t i = 0; err == LB_OK && i < n; i++)
         err = purge(svc, &keys[i], now_ms, why);
     free(keys);
+    /* Their events carry the revisions (restore.c): no state_changed for a sweep. */
+    if (err == LB_OK)
+        err = usage_store_dirty_clear(s, why);
     return err;
 }

@@ -58,6 +58,8 @@
 struct usage_config {
     int64_t inactive_after_ms; /* no signal this long: the license is released */
     int64_t retention_ms;      /* personal fields kept this long after the license is removed */
+    bool restore;              /* a new database restores from the usage stream first */
+    int64_t restore_quiet_ms;  /* ... until that stream has brought nothing new this long */
 };
 
 enum device_kind { DEVICE_BUSINESS, DEVICE_PERSONAL };
@@ -81,6 +83,8 @@ struct user_row {
     int64_t license_removed_ms; /* start of the retention period, 0 while licensed */
     int64_t purged_ms;          /* personal fields deleted, 0 when not */
     int64_t deleted_ms;         /* deleted in the directory, 0 while live */
+    int64_t rev;                /* revision, announced with each change (journal.c) */
+    int64_t personal_ms;        /* email / display name last written (0: never) */
 };
 
 /* A device as usage knows it. */
@@ -96,6 +100,7 @@ struct device_row {
     int64_t installed_ms;
     int64_t uninstalled_ms; /* 0 while installed */
     int64_t last_seen_ms;   /* last heartbeat's time, 0 when never seen */
+    int64_t rev;            /* revision, announced with each change (journal.c) */
 };
 
 /* One subscription's share of a customer's consumption. */
@@ -110,7 +115,45 @@ struct sub_usage {
     int64_t consumed;   /* output: users + devices */
     bool over;          /* output: consumed > quantity (never for cancelled) */
     bool reported_over; /* over-consumption last reported (stored marker) */
+    int64_t rev;        /* the subscription row's revision when read */
 };
+
+/* A subscription as usage stores it (the journal's view of the row). */
+struct sub_row {
+    char id[USAGE_ID_MAX + 1];
+    char customer[USAGE_ORG_MAX + 1];
+    char package[USAGE_ID_MAX + 1];
+    enum seat_basis basis;
+    enum sub_status status;
+    int64_t quantity;
+    bool over; /* over-consumption last reported */
+    int64_t updated_ms;
+    int64_t rev;
+};
+
+/* One seat a user holds. */
+struct seat_row {
+    char subscription[USAGE_ID_MAX + 1];
+    char group[USAGE_ID_MAX + 1]; /* "" when assigned without a group */
+    char customer[USAGE_ORG_MAX + 1];
+    int64_t assigned_ms;
+};
+
+/* What a journal entry is about (the journal_dirty kinds). */
+enum usage_kind { USAGE_KIND_USER = 1, USAGE_KIND_DEVICE = 2, USAGE_KIND_SUBSCRIPTION = 3 };
+
+/* A row a change touched. */
+struct usage_key {
+    enum usage_kind kind;
+    char tenant[USAGE_ORG_MAX + 1];
+    char id[USAGE_ID_MAX + 1];
+};
+
+/* The database's restore phase (restore.c): new until first used, then restoring or done. */
+enum usage_phase { USAGE_PHASE_NEW = 1, USAGE_PHASE_RESTORING = 2, USAGE_PHASE_DONE = 3 };
+
+/* What caused a journal entry. */
+enum usage_cause { USAGE_CAUSE_EVENT, USAGE_CAUSE_SIGNAL, USAGE_CAUSE_REQUEST };
 
 /* A customer's consumption at one time. */
 struct consumption {
@@ -286,8 +329,47 @@ struct user_key {
 };
 enum lb_err usage_store_due_release(struct store *s, int64_t before_ms, size_t max,
                                     struct user_key **ret_keys, size_t *ret_n, struct lb_why *why);
-enum lb_err usage_store_due_purge(struct store *s, int64_t before_ms, size_t max,
+/* ... and whose personal fields, written at or before `now_ms`, are still there. */
+enum lb_err usage_store_due_purge(struct store *s, int64_t before_ms, int64_t now_ms, size_t max,
                                   struct user_key **ret_keys, size_t *ret_n, struct lb_why *why);
+
+/* The journal: the rows changes touched since the last take (read and emptied). */
+enum lb_err usage_store_dirty_take(struct store *s, struct usage_key **ret_keys, size_t *ret_n,
+                                   struct lb_why *why);
+/* Forgets the rows changes touched (what announces them is not state_changed). */
+enum lb_err usage_store_dirty_clear(struct store *s, struct lb_why *why);
+/* A row's revision; *ret_present false (and 0) when there is no such row. */
+enum lb_err usage_store_rev_get(struct store *s, enum usage_kind kind, const char *tenant,
+                                const char *id, int64_t *ret_rev, bool *ret_present,
+                                struct lb_why *why);
+/* Moves a row to its next revision. */
+enum lb_err usage_store_rev_next(struct store *s, enum usage_kind kind, const char *tenant,
+                                 const char *id, struct lb_why *why);
+typedef enum lb_err (*usage_seat_fn)(const struct seat_row *seat, void *arg);
+/* The seats `user` holds, by subscription and group. */
+enum lb_err usage_store_each_user_seat(struct store *s, const char *tenant, const char *user,
+                                       usage_seat_fn fn, void *arg, struct lb_why *why);
+/* Deletes every seat of `user` (a restore writes them again). */
+enum lb_err usage_store_user_seats_clear(struct store *s, const char *tenant, const char *user,
+                                         struct lb_why *why);
+enum lb_err usage_store_subscription_get(struct store *s, const char *tenant, const char *id,
+                                         struct sub_row *ret, struct lb_why *why);
+/* Writes the whole row as a snapshot has it (restore). */
+enum lb_err usage_store_subscription_restore(struct store *s, const char *tenant,
+                                             const struct sub_row *sub, struct lb_why *why);
+/* What the sweep's events tell, written back at their revision (restore). */
+enum lb_err usage_store_restore_release(struct store *s, const char *tenant, const char *user,
+                                        int64_t released_ms, int64_t rev, struct lb_why *why);
+enum lb_err usage_store_restore_purge(struct store *s, const char *tenant, const char *user,
+                                      int64_t purged_ms, int64_t rev, struct lb_why *why);
+enum lb_err usage_store_restore_over(struct store *s, const char *tenant, const char *subscription,
+                                     bool over, int64_t rev, struct lb_why *why);
+/* Platform events whose effect a restore brought back; take removes it and says if it was. */
+enum lb_err usage_store_cause_add(struct store *s, const char *cause, struct lb_why *why);
+enum lb_err usage_store_cause_take(struct store *s, const char *cause, bool *ret_restored,
+                                   struct lb_why *why);
+enum lb_err usage_store_phase_get(struct store *s, enum usage_phase *ret, struct lb_why *why);
+enum lb_err usage_store_phase_set(struct store *s, enum usage_phase phase, struct lb_why *why);
 
 /* ---- consumption.c ----------------------------------------------------------- */
 
@@ -358,6 +440,67 @@ enum lb_err usage_associate(struct service *svc, const char *tenant, const char 
 /* Emits license_retaken and clears the release of `u` (a signal came back). */
 enum lb_err usage_retake(struct service *svc, const char *tenant, struct user_row *u,
                          const char *device, int64_t t, struct lb_why *why);
+
+/* ---- journal.c: every change announced (state_changed) --------------------------------- */
+
+/*
+ * Announces the rows changes touched since the last commit (the triggers'
+ * journal_dirty), at their next revision, in state_changed events of
+ * `tenant` naming the cause; with `always`, an entry without rows too.
+ */
+enum lb_err usage_journal_commit(struct service *svc, const char *tenant, enum usage_cause kind,
+                                 const char *cause_id, bool always, struct lb_why *why);
+
+/* The platform handlers of events.c, refused while restoring, skipped when restored, journaled. */
+enum lb_err usage_journaled_user_created(struct service *svc, const struct envelope *ev,
+                                         struct lb_why *why);
+enum lb_err usage_journaled_user_updated(struct service *svc, const struct envelope *ev,
+                                         struct lb_why *why);
+enum lb_err usage_journaled_user_deleted(struct service *svc, const struct envelope *ev,
+                                         struct lb_why *why);
+enum lb_err usage_journaled_device_installed(struct service *svc, const struct envelope *ev,
+                                             struct lb_why *why);
+enum lb_err usage_journaled_device_uninstalled(struct service *svc, const struct envelope *ev,
+                                               struct lb_why *why);
+enum lb_err usage_journaled_device_associated(struct service *svc, const struct envelope *ev,
+                                              struct lb_why *why);
+enum lb_err usage_journaled_device_detached(struct service *svc, const struct envelope *ev,
+                                            struct lb_why *why);
+enum lb_err usage_journaled_subscription_changed(struct service *svc, const struct envelope *ev,
+                                                 struct lb_why *why);
+enum lb_err usage_journaled_seat_assigned(struct service *svc, const struct envelope *ev,
+                                          struct lb_why *why);
+enum lb_err usage_journaled_seat_unassigned(struct service *svc, const struct envelope *ev,
+                                            struct lb_why *why);
+
+/* ---- restore.c: own events read back; a rebuilt database restores first ----------------- */
+
+/* The restore's part of the service state (signals.c holds it). */
+struct usage_restore {
+    bool phase_known;         /* `phase` was read from the database */
+    enum usage_phase phase;   /* new, restoring or done */
+    int64_t first_check_ms;   /* wall time the restore was first looked at */
+    int64_t last_restored_ms; /* wall time an own event last brought a row back */
+    double *metric_own;       /* own events read back */
+    double *metric_restored;  /* rows they brought back */
+    double *metric_skipped;   /* platform events not applied again */
+    double *metric_restoring; /* gauge: 1 while restoring */
+};
+struct usage_restore *usage_restore_of(struct service *svc);
+
+/* LB_OK to go ahead; LB_EUNAVAILABLE ("retry later") while a rebuilt database restores. */
+enum lb_err usage_restore_gate(struct service *svc, struct lb_why *why);
+/* *ret_restored: a restore brought this platform event's effect back (take: once). */
+enum lb_err usage_restore_covered(struct service *svc, const struct envelope *ev,
+                                  bool *ret_restored, struct lb_why *why);
+/* Own events: state_changed rows, and the revisions of the sweep's events. */
+enum lb_err usage_on_own_state(struct service *svc, const struct envelope *ev, struct lb_why *why);
+enum lb_err usage_on_own_released(struct service *svc, const struct envelope *ev,
+                                  struct lb_why *why);
+enum lb_err usage_on_own_purged(struct service *svc, const struct envelope *ev, struct lb_why *why);
+enum lb_err usage_on_own_over(struct service *svc, const struct envelope *ev, struct lb_why *why);
+/* Its other events: counted (lb_usage_own_events_total), nothing else. */
+enum lb_err usage_on_own_other(struct service *svc, const struct envelope *ev, struct lb_why *why);
 
 /* ---- api.c ---------------------------------------------------------------------- */
 

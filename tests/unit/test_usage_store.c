@@ -2,7 +2,8 @@
  * test_usage_store.c - usage's SQL on an in-memory database: last-seen only
  * moves forward, counts per customer, the sweep's queries use their partial
  * indexes and select only what is due, and a purge really removes the
- * personal fields.
+ * personal fields; the journal's triggers note what a change touches (not
+ * heartbeat times) and revisions move one at a time.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -174,19 +175,23 @@ static void test_due_and_purge(void **state)
     assert_int_equal(usage_store_user_get(s, T, "u-old", &u, &why), LB_OK);
     u.released_ms = 600;
     u.license_removed_ms = 600;
+    u.personal_ms = 800; /* written after: a sweep at 799 does not purge it (a replayed tick) */
     assert_int_equal(usage_store_user_put(s, T, &u, &why), LB_OK);
     assert_int_equal(usage_store_due_release(s, 5000, 10, &keys, &n, &why), LB_OK);
     assert_int_equal(n, 1); /* released once: only u-new is due now */
     assert_string_equal(keys[0].user, "u-new");
     free(keys);
-    assert_int_equal(usage_store_due_purge(s, 599, 10, &keys, &n, &why), LB_OK);
+    assert_int_equal(usage_store_due_purge(s, 599, 599, 10, &keys, &n, &why), LB_OK);
     assert_int_equal(n, 0);
     free(keys);
-    assert_int_equal(usage_store_due_purge(s, 600, 10, &keys, &n, &why), LB_OK);
+    assert_int_equal(usage_store_due_purge(s, 600, 799, 10, &keys, &n, &why), LB_OK);
+    assert_int_equal(n, 0);
+    free(keys);
+    assert_int_equal(usage_store_due_purge(s, 600, 800, 10, &keys, &n, &why), LB_OK);
     assert_int_equal(n, 1);
     free(keys);
     assert_int_equal(usage_store_user_purge(s, T, "u-old", 700, &why), LB_OK);
-    assert_int_equal(usage_store_due_purge(s, 9000, 10, &keys, &n, &why), LB_OK);
+    assert_int_equal(usage_store_due_purge(s, 9000, 9000, 10, &keys, &n, &why), LB_OK);
     assert_int_equal(n, 0); /* purged once */
     free(keys);
 
@@ -238,6 +243,99 @@ static void test_scans(void **state)
     assert_string_equal(out, "2026-11/cust-7=15;2026-11/sub-1=1;2026-12/cust-7=7;");
 }
 
+/* The dirty rows, as "kind:id" joined by spaces, taken (the list is empty after). */
+static void assert_dirty(struct store *s, const char *want)
+{
+    struct usage_key *keys = NULL;
+    struct lb_why why = {{0}};
+    char got[512] = "";
+    size_t n = 0;
+
+    assert_int_equal(usage_store_dirty_take(s, &keys, &n, &why), LB_OK);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(got);
+
+        snprintf(got + len, sizeof(got) - len, "%s%d:%s", i ? " " : "", (int)keys[i].kind,
+                 keys[i].id);
+    }
+    free(keys);
+    assert_string_equal(got, want);
+    assert_int_equal(usage_store_dirty_take(s, &keys, &n, &why), LB_OK);
+    assert_int_equal(n, 0);
+    free(keys);
+}
+
+static void test_journal_notes_changes(void **state)
+{
+    struct store *s = *state;
+    struct device_signal sig;
+    struct user_activity ua;
+    struct lb_why why = {{0}};
+    struct user_row u;
+    int64_t rev = 0;
+    bool present = false;
+
+    put_user(s, "u-1", 0, 10);
+    put_user(s, "u-2", 0, 10);
+    put_device(s, "d-1", "u-1", true);
+    assert_dirty(s, "1:u-1 1:u-2 2:d-1");
+    /* Heartbeat writes (last-seen, last activity) are not changes to announce. */
+    assert_int_equal(usage_store_device_signal(s, T, "d-1", 500, &sig, &why), LB_OK);
+    assert_true(sig.moved);
+    assert_int_equal(usage_store_user_touch(s, T, "u-1", 500, NULL, &why), LB_OK);
+    assert_int_equal(usage_store_device_seen(s, T, "d-1", 600, &why), LB_OK);
+    assert_int_equal(usage_store_user_activity(s, T, "u-1", &ua, &why), LB_OK);
+    assert_int_equal(ua.last_active_ms, 500);
+    assert_dirty(s, "");
+    /* A device moving to another user notes it and both users. */
+    put_device(s, "d-1", "u-2", true);
+    assert_dirty(s, "1:u-1 1:u-2 2:d-1");
+    assert_int_equal(usage_store_detach_all(s, T, "u-2", &why), LB_OK);
+    assert_dirty(s, "1:u-2 2:d-1");
+    /* Seats note their user; a subscription's marker notes it. */
+    assert_int_equal(usage_store_seat_add(s, T, "sub-1", "u-1", "", "cust-7", 5, &why), LB_OK);
+    assert_dirty(s, "1:u-1");
+    assert_int_equal(usage_store_seat_remove(s, T, "sub-1", "u-1", "", &why), LB_OK);
+    assert_dirty(s, "1:u-1");
+    {
+        struct sub_usage sub = {.basis = BASIS_USERS, .status = SUB_ACTIVE, .quantity = 1};
+        char old[USAGE_ORG_MAX + 1];
+
+        snprintf(sub.id, sizeof(sub.id), "sub-1");
+        snprintf(sub.package, sizeof(sub.package), "core");
+        assert_int_equal(usage_store_subscription_put(s, T, &sub, "cust-7", 5, old, &why), LB_OK);
+        assert_dirty(s, "3:sub-1");
+        assert_int_equal(usage_store_subscription_mark(s, T, "sub-1", true, &why), LB_OK);
+        assert_dirty(s, "3:sub-1");
+        assert_int_equal(
+            usage_store_rev_get(s, USAGE_KIND_SUBSCRIPTION, T, "sub-1", &rev, &present, &why),
+            LB_OK);
+        assert_true(present);
+        assert_int_equal(rev, 1); /* the mark moved it; the put kept it */
+    }
+    /* Revisions: one at a time, kept by whole-row writes, absent rows say so. */
+    assert_int_equal(usage_store_rev_next(s, USAGE_KIND_USER, T, "u-1", &why), LB_OK);
+    assert_int_equal(usage_store_rev_next(s, USAGE_KIND_USER, T, "u-1", &why), LB_OK);
+    assert_int_equal(usage_store_user_get(s, T, "u-1", &u, &why), LB_OK);
+    assert_int_equal(u.rev, 2);
+    assert_int_equal(usage_store_user_put(s, T, &u, &why), LB_OK);
+    assert_int_equal(usage_store_rev_get(s, USAGE_KIND_USER, T, "u-1", &rev, &present, &why),
+                     LB_OK);
+    assert_int_equal(rev, 2);
+    assert_int_equal(usage_store_rev_get(s, USAGE_KIND_DEVICE, T, "d-404", &rev, &present, &why),
+                     LB_OK);
+    assert_false(present);
+    /* A release moves the revision with it; a restored cause is taken once. */
+    assert_int_equal(usage_store_user_release(s, T, "u-1", 900, &why), LB_OK);
+    assert_int_equal(usage_store_user_get(s, T, "u-1", &u, &why), LB_OK);
+    assert_int_equal(u.rev, 3);
+    assert_int_equal(usage_store_cause_add(s, "01JCAUSE", &why), LB_OK);
+    assert_int_equal(usage_store_cause_take(s, "01JCAUSE", &present, &why), LB_OK);
+    assert_true(present);
+    assert_int_equal(usage_store_cause_take(s, "01JCAUSE", &present, &why), LB_OK);
+    assert_false(present);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +343,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counts, setup, teardown),
         cmocka_unit_test_setup_teardown(test_due_and_purge, setup, teardown),
         cmocka_unit_test_setup_teardown(test_scans, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_notes_changes, setup, teardown),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
