@@ -26,11 +26,16 @@
  *    events are applied quietly (mirrored state and seats change, nothing
  *    is emitted, attachments and customers are left to the snapshots), and
  *    sweeps at or before the sweep mark are skipped.
- *  - On the wall clock a sweep also waits while snapshots are being
- *    restored (one came in the last SUBS_RESTORE_QUIET_MS): it comes every
- *    LB_SWEEP_INTERVAL, not at replayed times, and would convert trials
- *    whose conversion is further down the own stream. Skipping one loses
- *    nothing: the next converts all that is due, billing from trial end.
+ *  - While snapshots are being restored (one came in the last
+ *    LB_SUBSCRIPTIONS_RESTORE_QUIET), what the watermarks read so far do not
+ *    cover waits: a directory event ahead of the mark is put back (the
+ *    runtime retries it after its back-off) and every later one with it, in
+ *    order; a tick likewise; a wall-clock sweep is skipped (a later one
+ *    converts what is due, billing from trial end). Otherwise a directory
+ *    event read before the own stream is complete could act on an older
+ *    subscription than the first time and emit what the first run never
+ *    did. Nothing waits in normal operation: snapshots are restored only
+ *    into a new database.
  *
  * What a watermark holds depends on the cause, so that an event emitted
  * again in reaction to the same cause is byte-identical: a directory event's
@@ -59,6 +64,29 @@ struct subs_state *subs_state(struct service *svc)
 bool subs_quiet(struct service *svc)
 {
     return subs_state(svc)->quiet;
+}
+
+/* LB_CLOCK as the runtime reads it (it does not tell services): wall unless "virtual". */
+static bool wall_clock(struct service *svc)
+{
+    struct subs_state *st = subs_state(svc);
+
+    if (st->clock == 0) {
+        const char *mode = getenv("LB_CLOCK");
+
+        st->clock = mode != NULL && strcmp(mode, "virtual") == 0 ? 2 : 1;
+    }
+    return st->clock == 1;
+}
+
+/* Whether snapshots are being restored: one came less than LB_SUBSCRIPTIONS_RESTORE_QUIET ago. */
+static bool restoring(struct service *svc)
+{
+    const struct subs_config *cfg = service_config(svc);
+    const struct subs_state *st = subs_state(svc);
+
+    return st->restored_wall_ms != 0 &&
+           clock_wall_ms() - st->restored_wall_ms < cfg->restore_quiet_ms;
 }
 
 /*
@@ -112,6 +140,19 @@ enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
 
     if (err != LB_OK)
         return err;
+    /*
+     * While snapshots are being restored, an event the watermarks do not show as applied before
+     * would act on half a state (and emit what the first run never did): it is put back and comes
+     * again (the runtime's retry), and so is every later one, so the directory's order holds.
+     * Once the restore is over the watermarks are complete.
+     */
+    if (!restoring(svc))
+        st->holding = false;
+    else if (!old || st->holding) {
+        st->holding = true;
+        return lb_fail(why, LB_EUNAVAILABLE,
+                       "restoring from the subscriptions stream (a rebuild): %s waits", ev->type);
+    }
     count_quiet(svc, old);
     st->context = CTX_DIRECTORY;
     st->quiet = old;
@@ -121,33 +162,22 @@ enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
     return err;
 }
 
-/* LB_CLOCK as the runtime reads it (it does not tell services): wall unless "virtual". */
-static bool wall_clock(struct service *svc)
-{
-    struct subs_state *st = subs_state(svc);
-
-    if (st->clock == 0) {
-        const char *mode = getenv("LB_CLOCK");
-
-        st->clock = mode != NULL && strcmp(mode, "virtual") == 0 ? 2 : 1;
-    }
-    return st->clock == 1;
-}
-
 enum lb_err subs_sweep_is_old(struct service *svc, int64_t now_ms, bool *ret_old,
                               struct lb_why *why)
 {
-    const struct subs_state *st = subs_state(svc);
     bool old = false;
     enum lb_err err = subs_store_marks_sweep(service_store(svc), now_ms, &old, why);
 
     if (err != LB_OK)
         return err;
-    /* Wall-clock sweeps come every LB_SWEEP_INTERVAL, not at replayed times: the watermark
-     * cannot tell them from new ones, the restoring snapshots can. */
-    if (!old && st->restored_wall_ms != 0 && wall_clock(svc) &&
-        clock_wall_ms() - st->restored_wall_ms < SUBS_RESTORE_QUIET_MS)
+    if (!old && restoring(svc)) {
+        /* A wall-clock sweep comes every LB_SWEEP_INTERVAL: skip it, a later one converts what is
+         * due. A tick is put back (its sweep must run at its time) and comes again. */
+        if (!wall_clock(svc))
+            return lb_fail(why, LB_EUNAVAILABLE,
+                           "restoring from the subscriptions stream (a rebuild): the tick waits");
         old = true;
+    }
     count_quiet(svc, old);
     *ret_old = old;
     return LB_OK;

@@ -908,105 +908,104 @@ enum lb_err subs_store_installed_in_org(struct store *s, const char *tenant, con
 
 /* ---- entitlement --------------------------------------------------------- */
 
+/*
+ * The candidates in id order, straight from an index (no sort): the first
+ * granting one is the best, else the first. Through the user's seats
+ * (seats_by_user, then primary keys) ...
+ */
+#define BEST_BY_SEAT                                                                               \
+    "SELECT s.id, s.status FROM seats st "                                                         \
+    "JOIN subscriptions s ON s.tenant = st.tenant AND s.id = st.subscription "                     \
+    "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "                         \
+    "WHERE st.tenant = ?1 AND st.user = ?2 AND s.customer = ?4 AND s.status <> 3 "                 \
+    "AND s.basis IN (0, 2) ORDER BY st.subscription"
+/* ... or through the customer's subscriptions (subscriptions_by_customer, forced: the planner
+ * would rather walk the tenant's primary key range). */
+#define BEST_BY_CUSTOMER                                                                           \
+    "SELECT s.id, s.status FROM subscriptions s INDEXED BY subscriptions_by_customer "             \
+    "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "                         \
+    "WHERE s.tenant = ?1 AND s.customer = ?2 AND s.status <> 3 "                                   \
+    "AND (?4 = 0 OR (?4 = 1 AND s.basis IN (0, 2)) OR (?4 = 2 AND s.basis IN (1, 2))) "            \
+    "ORDER BY s.id"
+
+const char subs_store_best_by_seat_sql[] = BEST_BY_SEAT;
+const char subs_store_best_by_customer_sql[] = BEST_BY_CUSTOMER;
+
 enum lb_err subs_store_best_sub(struct store *s, const char *tenant, const char *customer,
                                 const char *user, const char *feature, enum ent_want want,
                                 char ret_id[SUBS_ENTITY_MAX + 1], enum sub_status *ret_status,
                                 struct lb_why *why)
 {
-    /* Through the user's seats (seats_by_user), then the package's feature (primary key). */
-    static const char by_seat[] =
-        "SELECT s.id, s.status FROM seats st "
-        "JOIN subscriptions s ON s.tenant = st.tenant AND s.id = st.subscription "
-        "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "
-        "WHERE st.tenant = ?1 AND st.user = ?2 AND s.customer = ?4 AND s.status <> 3 "
-        "AND s.basis IN (0, 2) ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1";
-    /* Through the customer's subscriptions (subscriptions_by_customer). */
-    static const char by_customer[] =
-        "SELECT s.id, s.status FROM subscriptions s "
-        "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "
-        "WHERE s.tenant = ?1 AND s.customer = ?2 AND s.status <> 3 "
-        "AND (?4 = 0 OR (?4 = 1 AND s.basis IN (0, 2)) OR (?4 = 2 AND s.basis IN (1, 2))) "
-        "ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1";
-    sqlite3_stmt *stmt = store_stmt(s, user ? by_seat : by_customer, why);
-    enum lb_err err;
+    sqlite3_stmt *stmt =
+        store_stmt(s, user ? subs_store_best_by_seat_sql : subs_store_best_by_customer_sql, why);
+    enum sub_status status = SUB_CANCELLED;
+    bool found = false;
+    int rc;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
-    bind_text(stmt, 1, tenant);
-    bind_text(stmt, 3, feature);
+    /* SQLITE_STATIC: the strings outlive the statement's steps and its reset below. */
+    sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, feature, -1, SQLITE_STATIC);
     if (user != NULL) {
-        bind_text(stmt, 2, user);
-        bind_text(stmt, 4, customer);
+        sqlite3_bind_text(stmt, 2, user, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, customer, -1, SQLITE_STATIC);
     } else {
-        bind_text(stmt, 2, customer);
+        sqlite3_bind_text(stmt, 2, customer, -1, SQLITE_STATIC);
         sqlite3_bind_int(stmt, 4, (int)want);
     }
-    err = step_one(s, stmt, "looking up an entitlement", why);
-    if (err != LB_OK)
-        return err;
-    copy_column(ret_id, SUBS_ENTITY_MAX + 1, stmt, 0);
-    *ret_status = (enum sub_status)sqlite3_column_int(stmt, 1);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        enum sub_status st = (enum sub_status)sqlite3_column_int(stmt, 1);
+
+        if (!found || (sub_status_grants(st) && !sub_status_grants(status))) {
+            copy_column(ret_id, SUBS_ENTITY_MAX + 1, stmt, 0);
+            status = st;
+            found = true;
+        }
+        if (sub_status_grants(st))
+            break; /* the first granting one: nothing better follows */
+    }
     sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return step_error(s, rc, "looking up an entitlement", why);
+    if (!found)
+        return LB_ENOTFOUND;
+    *ret_status = status;
     return LB_OK;
 }
-
-/* The best subscription through the user's seats (seats_by_user, then primary keys). */
-#define BEST_BY_SEAT                                                                               \
-    "SELECT s.id AS id, s.status AS status FROM seats st "                                         \
-    "JOIN subscriptions s ON s.tenant = st.tenant AND s.id = st.subscription "                     \
-    "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "                         \
-    "WHERE st.tenant = ?1 AND st.user = ?4 AND s.customer = ?2 AND s.status <> 3 "                 \
-    "AND s.basis IN (0, 2) ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1"
-/* The best subscription through the customer's (subscriptions_by_customer). */
-#define BEST_BY_CUSTOMER                                                                           \
-    "SELECT s.id AS id, s.status AS status FROM subscriptions s "                                  \
-    "JOIN package_features f ON f.package = s.package AND f.feature = ?3 "                         \
-    "WHERE s.tenant = ?1 AND s.customer = ?2 AND s.status <> 3 "                                   \
-    "AND (?4 = 0 OR (?4 = 1 AND s.basis IN (0, 2)) OR (?4 = 2 AND s.basis IN (1, 2))) "            \
-    "ORDER BY s.status IN (0, 1) DESC, s.id LIMIT 1"
-/* The customer's row, the feature's existence and the best subscription: no row when the
- * customer is not registered. */
-#define ENTITLEMENT(best)                                                                          \
-    "SELECT c.active, EXISTS (SELECT 1 FROM package_features pf WHERE pf.feature = ?3), "          \
-    "b.id, b.status FROM customers c LEFT JOIN (" best ") b ON 1 "                                 \
-    "WHERE c.tenant = ?1 AND c.org = ?2"
-
-const char subs_store_user_entitlement_sql[] = ENTITLEMENT(BEST_BY_SEAT);
 
 enum lb_err subs_store_entitlement(struct store *s, const char *tenant, const char *customer,
                                    const char *user, const char *feature, enum ent_want want,
                                    struct ent_facts *ret, struct lb_why *why)
 {
-    static const char by_customer[] = ENTITLEMENT(BEST_BY_CUSTOMER);
-    sqlite3_stmt *stmt = store_stmt(s, user ? subs_store_user_entitlement_sql : by_customer, why);
+    static const char sql[] =
+        "SELECT active, EXISTS (SELECT 1 FROM package_features WHERE feature = ?3) "
+        "FROM customers WHERE tenant = ?1 AND org = ?2";
+    sqlite3_stmt *stmt = store_stmt(s, sql, why);
     struct ent_facts facts = {.status = SUB_CANCELLED};
     enum lb_err err;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
-    /* SQLITE_STATIC: the strings outlive the statement's step and reset below. */
     sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, customer, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 3, feature, -1, SQLITE_STATIC);
-    if (user != NULL)
-        sqlite3_bind_text(stmt, 4, user, -1, SQLITE_STATIC);
-    else
-        sqlite3_bind_int(stmt, 4, (int)want);
-    err = step_one(s, stmt, "looking up an entitlement", why);
-    if (err == LB_ENOTFOUND) {
-        *ret = facts;
-        return LB_OK;
+    err = step_one(s, stmt, "reading a customer", why);
+    if (err == LB_OK) {
+        facts.registered = true;
+        facts.active = sqlite3_column_int(stmt, 0) != 0;
+        facts.known_feature = sqlite3_column_int(stmt, 1) != 0;
+        sqlite3_reset(stmt);
     }
-    if (err != LB_OK)
+    if (err != LB_OK && err != LB_ENOTFOUND)
         return err;
-    facts.registered = true;
-    facts.active = sqlite3_column_int(stmt, 0) != 0;
-    facts.known_feature = sqlite3_column_int(stmt, 1) != 0;
-    if (sqlite3_column_type(stmt, 2) != SQLITE_NULL) {
-        copy_column(facts.sub, sizeof(facts.sub), stmt, 2);
-        facts.status = (enum sub_status)sqlite3_column_int(stmt, 3);
-    }
-    sqlite3_reset(stmt);
+    err = LB_OK;
+    /* The subscription only when it could be the answer. */
+    if (facts.active && facts.known_feature)
+        err = subs_store_best_sub(s, tenant, customer, user, feature, want, facts.sub,
+                                  &facts.status, why);
+    if (err != LB_OK && err != LB_ENOTFOUND)
+        return err;
     *ret = facts;
     return LB_OK;
 }

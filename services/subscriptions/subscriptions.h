@@ -48,8 +48,6 @@
 #define SUBS_LIST_MAX 500
 /* Subscriptions the trial sweep converts per query (it repeats until none is due). */
 #define SUBS_SWEEP_CHUNK 256
-/* On the wall clock, sweeps wait until no snapshot was restored for this long (a rebuild). */
-#define SUBS_RESTORE_QUIET_MS 30000
 /* A null date (stored as SQL NULL, printed as JSON null). */
 #define SUBS_NO_TIME INT64_MIN
 
@@ -74,17 +72,20 @@ struct subs_state {
     /* Replaying what the own stream already holds (a rebuild, D23): state changes, nothing is
      * emitted, and command-made state (attachments, customers) is left to the snapshots. */
     bool quiet;
-    /* Wall time a snapshot was last restored (newer than its row; 0: never): on the wall clock
-     * a sweep waits until none came for SUBS_RESTORE_QUIET_MS (rebuild.c). */
+    /* Wall time a snapshot was last restored (newer than its row; 0: never). Until none came
+     * for LB_SUBSCRIPTIONS_RESTORE_QUIET the database is restoring (a rebuild, rebuild.c). */
     int64_t restored_wall_ms;
+    /* A directory event was put back while restoring: every later one waits too, in order. */
+    bool holding;
     int clock;             /* 0: not read yet, 1: wall, 2: virtual (LB_CLOCK) */
     double *quiet_replays; /* lb_subscriptions_quiet_replays_total, made on first use */
 };
 
 /* The service's own settings. */
 struct subs_config {
-    bool auto_customers;  /* an org_created of kind customer registers the customer */
-    int64_t trial_max_ms; /* longest trial a subscription_create may ask for */
+    bool auto_customers;      /* an org_created of kind customer registers the customer */
+    int64_t trial_max_ms;     /* longest trial a subscription_create may ask for */
+    int64_t restore_quiet_ms; /* a rebuild restores until no snapshot came for this long */
 };
 
 /* A subscription's state (one row of `subscriptions`). */
@@ -274,7 +275,7 @@ enum lb_err subs_store_best_sub(struct store *s, const char *tenant, const char 
                                 char ret_id[SUBS_ENTITY_MAX + 1], enum sub_status *ret_status,
                                 struct lb_why *why);
 
-/* What one statement tells about an entitlement (subs_store_entitlement). */
+/* What the store tells about an entitlement (subs_store_entitlement). */
 struct ent_facts {
     bool registered;    /* the customer is registered */
     bool active;        /* ... and active */
@@ -284,16 +285,18 @@ struct ent_facts {
     enum sub_status status;       /* its status */
 };
 /*
- * The whole entitlement lookup in one statement (the hot path): the
- * customer's row, whether the feature exists, and the best subscription
- * (subs_store_best_sub's rule: through the user's seats when `user` is not
- * NULL, else through the customer's subscriptions counting `want`).
+ * The whole entitlement lookup (the hot path): the customer's row and
+ * whether the feature exists in one statement, then, only when both allow
+ * an answer, the best subscription (subs_store_best_sub: through the user's
+ * seats when `user` is not NULL, else the customer's subscriptions counting
+ * `want`). `ret->sub` is "" when there is none.
  */
 enum lb_err subs_store_entitlement(struct store *s, const char *tenant, const char *customer,
                                    const char *user, const char *feature, enum ent_want want,
                                    struct ent_facts *ret, struct lb_why *why);
-/* Its SQL for a user, for the plan checks of the unit tests. */
-extern const char subs_store_user_entitlement_sql[];
+/* subs_store_best_sub's SQL (seats, then the customer's), for the plan checks of the unit tests. */
+extern const char subs_store_best_by_seat_sql[];
+extern const char subs_store_best_by_customer_sql[];
 
 /* Rebuild watermarks (rebuild.c, D23): one row. */
 /*
@@ -364,6 +367,8 @@ enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
  * Whether the sweep at `now_ms` is one the own stream shows was made (its
  * conversions come back as snapshots), or, on the wall clock, comes while
  * snapshots are still being restored (a rebuild); records it either way.
+ * On the virtual clock a sweep while restoring is LB_EUNAVAILABLE: its tick
+ * is retried once the restore is over.
  */
 enum lb_err subs_sweep_is_old(struct service *svc, int64_t now_ms, bool *ret_old,
                               struct lb_why *why);

@@ -42,7 +42,11 @@
 #define T    "\"tenant\":\"" TENANT "\","
 #define DIST "\"caller\":{\"org\":\"dist-1\",\"user\":\"dee@dist1.example\"}"
 
-static const char *const env_by_command[] = {"LB_CLOCK=virtual",
+/* A rebuild restores until no snapshot came for 500 ms; what waits meanwhile is retried after 2 s,
+ * once the restore is over (a wait shorter than the retry keeps the retries in order). */
+#define REBUILD_ENV "LB_SUBSCRIPTIONS_RESTORE_QUIET=500ms", "LB_ACK_WAIT=2s"
+static const char *const env_by_directory[] = {"LB_CLOCK=virtual", REBUILD_ENV, NULL};
+static const char *const env_by_command[] = {"LB_CLOCK=virtual", REBUILD_ENV,
                                              "LB_SUBSCRIPTIONS_AUTO_CUSTOMERS=false", NULL};
 
 /* Sends a command that must succeed. */
@@ -414,9 +418,11 @@ static void rebuild(struct fixture *f, enum how how, const struct copy *before)
     natsSubscription_Destroy(tap);
     copy_free(&after);
     print_message("      rebuilt (%s): %zu messages, all as before; %zu published again as "
-                  "byte-identical copies; %g directory events or sweeps replayed quietly\n",
+                  "byte-identical copies; %g directory events or sweeps replayed quietly, %g "
+                  "deliveries retried after the restore\n",
                   how == BY_FLAG ? "--rebuild" : "lbctl rebuild", before->n, copies,
-                  harness_metric(f->svc.http_port, "lb_subscriptions_quiet_replays_total"));
+                  harness_metric(f->svc.http_port, "lb_subscriptions_quiet_replays_total"),
+                  harness_metric(f->svc.http_port, "lb_events_redelivered_total"));
 }
 
 static void rebuild_answers_alike(struct fixture *f, bool auto_customers)
@@ -474,6 +480,11 @@ static void test_rebuild_customers_by_command(void **state)
     rebuild_answers_alike(*state, false);
 }
 
+static int setup_by_directory(void **state)
+{
+    return setup_with(state, env_by_directory);
+}
+
 static int setup_by_command(void **state)
 {
     return setup_with(state, env_by_command);
@@ -481,9 +492,10 @@ static int setup_by_command(void **state)
 
 /* The wall clock, a sweep every 10 ms; rebuilt, one event a fetch: the restore spans many sweeps.
  */
-static const char *const env_wall[] = {"LB_CLOCK=wall", "LB_SWEEP_INTERVAL=10ms", NULL};
+static const char *const env_wall[] = {"LB_CLOCK=wall", "LB_SWEEP_INTERVAL=10ms", REBUILD_ENV,
+                                       NULL};
 static const char *const env_wall_slow_restore[] = {"LB_CLOCK=wall", "LB_SWEEP_INTERVAL=10ms",
-                                                    "LB_FETCH_BATCH=1", NULL};
+                                                    "LB_FETCH_BATCH=1", REBUILD_ENV, NULL};
 
 static int setup_wall(void **state)
 {
@@ -549,7 +561,8 @@ static void test_rebuild_wall_clock_sweep(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_rebuild_customers_from_directory, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rebuild_customers_from_directory, setup_by_directory,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_customers_by_command, setup_by_command,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_rebuild_wall_clock_sweep, setup_wall, teardown),
