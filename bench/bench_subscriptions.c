@@ -119,9 +119,12 @@ static int cmp_i64(const void *a, const void *b)
 
 static void percentiles(int64_t *lat, int n, struct figure *fig)
 {
+    size_t p50 = (size_t)n / 2;
+    size_t p99 = (size_t)n * 99 / 100;
+
     qsort(lat, (size_t)n, sizeof(*lat), cmp_i64);
-    fig->p50_us = (double)lat[n / 2] / 1000.0;
-    fig->p99_us = (double)lat[(int64_t)n * 99 / 100] / 1000.0;
+    fig->p50_us = (double)lat[p50] / 1000.0;
+    fig->p99_us = (double)lat[p99] / 1000.0;
     fig->max_us = (double)lat[n - 1] / 1000.0;
 }
 
@@ -156,7 +159,7 @@ static void on_paced_reply(natsConnection *nc, natsSubscription *sub, natsMsg *m
     struct paced *p = closure;
     int64_t now = clock_mono_ns();
     const char *dot = strrchr(natsMsg_GetSubject(msg), '.');
-    int i = dot ? atoi(dot + 1) : -1;
+    int i = dot ? (int)strtol(dot + 1, NULL, 10) : -1;
 
     (void)nc;
     (void)sub;
@@ -380,7 +383,7 @@ static long proc_kib(pid_t pid, const char *field)
     f = fopen(path, "r");
     while (f && fgets(line, sizeof(line), f))
         if (strncmp(line, field, n) == 0 && line[n] == ':') {
-            kib = atol(line + n + 1);
+            kib = strtol(line + n + 1, NULL, 10);
             break;
         }
     if (f)

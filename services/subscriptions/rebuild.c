@@ -108,22 +108,28 @@ static void count_quiet(struct service *svc, bool quiet)
 enum lb_err subs_add_watermark(struct service *svc, cJSON *data, struct lb_why *why)
 {
     const struct subs_state *st = subs_state(svc);
-    char directory[ENVELOPE_ID_MAX + 1];
+    char directory[ENVELOPE_ID_MAX + 1] = "";
     char time[32];
-    int64_t sweep_ms;
+    int64_t sweep_ms = SUBS_NO_TIME;
     cJSON *mark;
     enum lb_err err;
 
-    err = subs_store_marks_get(service_store(svc), directory, &sweep_ms, why);
-    if (err != LB_OK)
-        return err;
+    /* A directory event and a sweep are their own watermark; a request reads where we are. */
+    if (st->context == CTX_DIRECTORY) {
+        (void)snprintf(directory, sizeof(directory), "%s", st->directory_event);
+    } else if (st->context == CTX_SWEEP) {
+        sweep_ms = st->sweep_ms;
+    } else {
+        err = subs_store_marks_get(service_store(svc), directory, &sweep_ms, why);
+        if (err != LB_OK)
+            return err;
+    }
     mark = cJSON_AddObjectToObject(data, "watermark");
     if (mark == NULL)
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    if (st->context != CTX_SWEEP && directory[0] != '\0' &&
-        !cJSON_AddStringToObject(mark, "directory", directory))
+    if (directory[0] != '\0' && !cJSON_AddStringToObject(mark, "directory", directory))
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    if (st->context != CTX_DIRECTORY && sweep_ms != SUBS_NO_TIME) {
+    if (sweep_ms != SUBS_NO_TIME) {
         envelope_format_time(sweep_ms, time);
         if (!cJSON_AddStringToObject(mark, "sweep", time))
             return lb_fail(why, LB_ENOMEM, "out of memory");
@@ -155,9 +161,11 @@ enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
     }
     count_quiet(svc, old);
     st->context = CTX_DIRECTORY;
+    st->directory_event = ev->id;
     st->quiet = old;
     err = apply(svc, ev, why);
     st->context = CTX_REQUEST;
+    st->directory_event = NULL;
     st->quiet = false;
     return err;
 }

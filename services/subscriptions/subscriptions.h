@@ -69,6 +69,8 @@ enum subs_context { CTX_REQUEST = 0, CTX_DIRECTORY, CTX_SWEEP, CTX_OWN };
 /* The service's in-memory state (service_state): set around consumed events and sweeps. */
 struct subs_state {
     enum subs_context context;
+    const char *directory_event; /* CTX_DIRECTORY: the event's id (borrowed while it runs) */
+    int64_t sweep_ms;            /* CTX_SWEEP: the sweep's time */
     /* Replaying what the own stream already holds (a rebuild, D23): state changes, nothing is
      * emitted, and command-made state (attachments, customers) is left to the snapshots. */
     bool quiet;

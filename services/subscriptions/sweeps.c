@@ -51,6 +51,7 @@ enum lb_err subs_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
     if (err != LB_OK || old)
         return err;
     st->context = CTX_SWEEP;
+    st->sweep_ms = now_ms;
     /* Chunks, so no statement reads the index while its rows change; each chunk leaves it. */
     do {
         err = subs_store_trials_due(service_store(svc), now_ms, SUBS_SWEEP_CHUNK, tenants, ids, &n,

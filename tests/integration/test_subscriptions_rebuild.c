@@ -318,7 +318,7 @@ static void wait_caught_up(struct fixture *f)
         {"LB_AGENTS", "subscriptions-agents"},
         {"LB_CLOCK", "subscriptions-clock"},
     };
-    int64_t deadline = clock_wall_ms() + 2 * HARNESS_WAIT_MS;
+    int64_t deadline = clock_wall_ms() + (int64_t)2 * HARNESS_WAIT_MS;
     int settled = 0;
 
     while (settled < 2) {
