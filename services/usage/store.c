@@ -89,6 +89,7 @@ const struct store_migration usage_migrations[] = {
      * revision itself) in journal_dirty, and the change's handler announces those rows in
      * state_changed before the dirty list is emptied. A device's user is noted too, before
      * and after the change: what covers a user's devices is part of the user's record.
+     * Keep it so: a handler that changed a user row in place would not be announced.
      */
     {2, "ALTER TABLE users ADD COLUMN rev INTEGER NOT NULL DEFAULT 0;"
         /* When the personal fields were last written (user_created / user_updated): a sweep
@@ -104,10 +105,10 @@ const struct store_migration usage_migrations[] = {
         ") WITHOUT ROWID;"
         "CREATE TRIGGER users_journal_insert AFTER INSERT ON users BEGIN"
         "  INSERT OR IGNORE INTO journal_dirty VALUES (1, NEW.tenant, NEW.user); END;"
-        "CREATE TRIGGER users_journal_update AFTER UPDATE OF org, customer, known, email,"
-        "  display_name, seat_count, created_ms, released_ms, license_removed_ms, purged_ms,"
-        "  deleted_ms, personal_ms ON users BEGIN"
-        "  INSERT OR IGNORE INTO journal_dirty VALUES (1, NEW.tenant, NEW.user); END;"
+        /* No UPDATE trigger on users: every change a handler makes writes the whole row
+         * (usage_store_user_put); the in-place updates are the heartbeat's time, the sweep's
+         * release and purge (announced by their own events, each with the revision: a sweep
+         * over a million users notes nothing) and the revision itself. */
         /* INSERT OR REPLACE: the row replaced is still there before the insert. */
         "CREATE TRIGGER devices_journal_replace BEFORE INSERT ON devices BEGIN"
         "  INSERT OR IGNORE INTO journal_dirty SELECT 1, tenant, user FROM devices"
