@@ -204,6 +204,7 @@ __attribute__((unused)) static void validate_seen(struct fixture *f)
     f->seen = NULL;
     if (src == NULL || system("command -v node >/dev/null 2>&1") != 0) {
         print_message("      (node or LB_SOURCE_DIR missing: messages not validated)\n");
+        unlink(f->seen_path);
         return;
     }
     snprintf(cmd, sizeof(cmd),
@@ -217,24 +218,28 @@ __attribute__((unused)) static void validate_seen(struct fixture *f)
              "console.log('      ' + n + ' messages valid against schemas/');\"",
              src, f->seen_path);
     rc = system(cmd);
+    unlink(f->seen_path);
     assert_int_equal(rc, 0);
 }
 
 __attribute__((unused)) static int teardown(void **state)
 {
     struct fixture *f = *state;
+    bool validate = f->seen != NULL;
 
-    if (f->seen != NULL) {
+    if (validate)
         record_stream(f);
-        validate_seen(f);
-    }
-    unlink(f->seen_path);
     jsCtx_Destroy(f->js);
     natsConnection_Destroy(f->nc);
     if (f->svc.pid > 0)
         harness_service_stop(&f->svc, SIGKILL, 5000);
     harness_nats_stop(&f->ns);
     harness_rmdir(f->data);
+    /* Last: a failed validation ends the teardown, with every process stopped already. */
+    if (validate)
+        validate_seen(f);
+    else
+        unlink(f->seen_path);
     free(f);
     return 0;
 }
