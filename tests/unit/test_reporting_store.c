@@ -492,8 +492,11 @@ static void test_overview_counts_match_direct_count(void **state)
     assert_same_as_direct(s, "seeded");
     {
         /* One reply read in full: what the distributor's charts show. */
-        cJSON *r = cJSON_Parse(overview_text(s, "dist-1", 20));
+        char *text = overview_text(s, "dist-1", 20);
+        cJSON *r = cJSON_Parse(text);
         cJSON *st = cJSON_GetObjectItem(r, "by_status");
+
+        cJSON_free(text);
 
         assert_int_equal(cJSON_GetObjectItem(st, "active")->valueint, 5);   /* 1, 4, 6, 7, 12 */
         assert_int_equal(cJSON_GetObjectItem(st, "expiring")->valueint, 4); /* 2, 8, 9, 11 */
