@@ -62,7 +62,7 @@ static const struct config_entry runtime_config_table[] = {
      "wait for a lock held by another process (e.g. a backup)"},
     {"LB_SQLITE_SYNC_FULL", "true", CONFIG_BOOL, RT(sqlite_sync_full), 0, 0,
      "fsync every commit (acks follow commits, so this is the durable choice)"},
-    {"LB_SQLITE_CHECKPOINT_PAGES", "1000", CONFIG_INT, RT(checkpoint_pages), 0, 1000000,
+    {"LB_SQLITE_CHECKPOINT_PAGES", "0", CONFIG_INT, RT(checkpoint_pages), 0, 1000000,
      "WAL pages after which a thread of its own checkpoints, so no batch waits for it; "
      "0 = SQLite's automatic checkpoint inside the commit"},
     {"LB_PARTITION", "", CONFIG_STRING, RT(partition), 0, 0,
