@@ -43,17 +43,18 @@ static const struct service_event events[] = {
     {"licensebus.subscriptions.subscription_changed.v1", usage_journaled_subscription_changed},
     {"licensebus.subscriptions.seat_assigned.v1", usage_journaled_seat_assigned},
     {"licensebus.subscriptions.seat_unassigned.v1", usage_journaled_seat_unassigned},
-    /* Its own events read back (restore.c): applied only when newer than the row. */
-    {"licensebus.usage.state_changed.v1", usage_on_own_state},
-    {"licensebus.usage.license_released.v1", usage_on_own_released},
-    {"licensebus.usage.user_purged.v1", usage_on_own_purged},
-    {"licensebus.usage.overconsumption_started.v1", usage_on_own_over},
-    {"licensebus.usage.overconsumption_ended.v1", usage_on_own_over},
+    /* Its own events read back (restore.c): applied only when newer than the row, so applying
+     * one again changes nothing: not recorded in lb_applied either (one read each, normally). */
+    {"licensebus.usage.state_changed.v1", usage_on_own_state, true},
+    {"licensebus.usage.license_released.v1", usage_on_own_released, true},
+    {"licensebus.usage.user_purged.v1", usage_on_own_purged, true},
+    {"licensebus.usage.overconsumption_started.v1", usage_on_own_over, true},
+    {"licensebus.usage.overconsumption_ended.v1", usage_on_own_over, true},
     /* ... and its others, whose changes state_changed carries: counted, nothing else. */
-    {"licensebus.usage.device_association_refused.v1", usage_on_own_other},
-    {"licensebus.usage.device_associated.v1", usage_on_own_other},
-    {"licensebus.usage.device_owner_changed.v1", usage_on_own_other},
-    {"licensebus.usage.license_retaken.v1", usage_on_own_other},
+    {"licensebus.usage.device_association_refused.v1", usage_on_own_other, true},
+    {"licensebus.usage.device_associated.v1", usage_on_own_other, true},
+    {"licensebus.usage.device_owner_changed.v1", usage_on_own_other, true},
+    {"licensebus.usage.license_retaken.v1", usage_on_own_other, true},
 };
 
 static const char *const consumes[] = {"directory",     "agents", "signals", "scanning",

@@ -391,8 +391,8 @@ enum lb_err usage_on_own_state(struct service *svc, const struct envelope *ev, s
     if (err == LB_OK && (phase == USAGE_PHASE_RESTORING || rows > 0) && kind != NULL &&
         strcmp(kind, "event") == 0 && cause_id != NULL)
         err = usage_store_cause_add(s, cause_id, why);
-    /* Rows written back are not changes to announce. */
-    if (err == LB_OK)
+    /* Rows written back are not changes to announce (normal operation wrote none). */
+    if (err == LB_OK && rows > 0)
         err = usage_store_dirty_clear(s, why);
     if (err == LB_OK)
         restored(usage_restore_of(svc), rows);
@@ -434,7 +434,7 @@ enum lb_err usage_on_own_released(struct service *svc, const struct envelope *ev
     if (err == LB_OK && newer)
         err = usage_store_restore_release(service_store(svc), ev->tenant, user, ev->time_ms, rev,
                                           why);
-    if (err == LB_OK)
+    if (err == LB_OK && newer)
         err = usage_store_dirty_clear(service_store(svc), why);
     if (err == LB_OK)
         restored(usage_restore_of(svc), newer);
@@ -451,7 +451,7 @@ enum lb_err usage_on_own_purged(struct service *svc, const struct envelope *ev, 
     if (err == LB_OK && newer)
         err =
             usage_store_restore_purge(service_store(svc), ev->tenant, user, ev->time_ms, rev, why);
-    if (err == LB_OK)
+    if (err == LB_OK && newer)
         err = usage_store_dirty_clear(service_store(svc), why);
     if (err == LB_OK)
         restored(usage_restore_of(svc), newer);
@@ -469,7 +469,7 @@ enum lb_err usage_on_own_over(struct service *svc, const struct envelope *ev, st
 
     if (err == LB_OK && newer)
         err = usage_store_restore_over(service_store(svc), ev->tenant, sub, over, rev, why);
-    if (err == LB_OK)
+    if (err == LB_OK && newer)
         err = usage_store_dirty_clear(service_store(svc), why);
     if (err == LB_OK)
         restored(usage_restore_of(svc), newer);
