@@ -78,6 +78,8 @@ static int run_raw_responder(const char *url)
     sigset_t set;
     int sig;
 
+    /* Dies with the bench, whatever happens to it. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0UL, 0UL, 0UL);
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
     sigprocmask(SIG_BLOCK, &set, NULL);
@@ -748,63 +750,87 @@ static void bench_listing(natsConnection *nc, const struct service_proc *svc, do
 
 /* ---- orchestration ------------------------------------------------------------------------ */
 
-static void bench(void **state)
-{
-    static const char *const env[] = {"LB_CLOCK=virtual", "LB_LOG_LEVEL=warn", NULL};
+/* What one run starts; the teardown stops it even when a figure fails (no process is left). */
+struct run {
     struct nats_server ns;
-    struct service_proc svc = {0};
+    struct service_proc svc;
     char data[256];
     natsConnection *nc;
     jsCtx *js;
     pid_t raw_pid;
+};
+
+static int setup(void **state)
+{
+    static const char *const env[] = {"LB_CLOCK=virtual", "LB_LOG_LEVEL=warn", NULL};
+    struct run *r = calloc(1, sizeof(*r));
+
+    assert_non_null(r);
+    *state = r;
+    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
+    harness_nats_start(&r->ns, NULL);
+    r->raw_pid = fork();
+    if (r->raw_pid == 0)
+        _exit(run_raw_responder(r->ns.url));
+    harness_tmpdir(r->data, "bench-licensing");
+    harness_service_start(&r->svc, "licensing", &r->ns, r->data, env);
+    r->nc = connect_asap(r->ns.url);
+    r->js = async_js(r->nc);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct run *r = *state;
+
+    if (r->svc.pid > 0)
+        harness_service_stop(&r->svc, SIGTERM, 30000);
+    if (r->raw_pid > 0) {
+        kill(r->raw_pid, SIGTERM);
+        waitpid(r->raw_pid, NULL, 0);
+    }
+    jsCtx_Destroy(r->js);
+    natsConnection_Destroy(r->nc);
+    harness_nats_stop(&r->ns);
+    harness_rmdir(r->data);
+    free(r);
+    return 0;
+}
+
+static void bench(void **state)
+{
+    struct run *r = *state;
     int64_t t0;
     double applied = 0;
 
-    (void)state;
-    prctl(PR_SET_TIMERSLACK, 1UL, 0UL, 0UL, 0UL);
-    harness_nats_start(&ns, NULL);
-    raw_pid = fork();
-    if (raw_pid == 0)
-        _exit(run_raw_responder(ns.url));
-    harness_tmpdir(data, "bench-licensing");
-    harness_service_start(&svc, "licensing", &ns, data, env);
-    nc = connect_asap(ns.url);
-    js = async_js(nc);
     printf("machine: %ld cores; nats-server, lb-licensing (virtual clock) and this client share "
            "them; ratios are what to compare\n",
            sysconf(_SC_NPROCESSORS_ONLN));
 
     /* The clock at T0, the tree dist-1 -> msp-3 -> {cust-act, cust-a, cust-b}, one product. */
     assert_int_equal(envelope_parse_time(T0, &t0), LB_OK);
-    publish_event(js, "lb.evt.clock._sys.tick", "licensebus.clock.tick.v1", "{\"now\":\"" T0 "\"}");
-    org(js, TENANT, NULL, "distributor");
-    org(js, "msp-3", TENANT, "msp");
-    org(js, "cust-act", "msp-3", "customer");
-    org(js, "cust-a", "msp-3", "customer");
-    org(js, "cust-b", "msp-3", "customer");
-    publish_complete(js);
+    publish_event(r->js, "lb.evt.clock._sys.tick", "licensebus.clock.tick.v1",
+                  "{\"now\":\"" T0 "\"}");
+    org(r->js, TENANT, NULL, "distributor");
+    org(r->js, "msp-3", TENANT, "msp");
+    org(r->js, "cust-act", "msp-3", "customer");
+    org(r->js, "cust-a", "msp-3", "customer");
+    org(r->js, "cust-b", "msp-3", "customer");
+    publish_complete(r->js);
     applied = 6;
-    wait_platform(svc.http_port, applied, HARNESS_WAIT_MS);
-    cJSON_Delete(call(nc, "product_add",
+    wait_platform(r->svc.http_port, applied, HARNESS_WAIT_MS);
+    cJSON_Delete(call(r->nc, "product_add",
                       "{\"product\":\"core\",\"name\":\"MetaDefender Core\","
                       "\"delivery\":\"on_premises\",\"shown\":true}"));
 
-    bench_activation(nc, &svc);
+    bench_activation(r->nc, &r->svc);
     if (!activation_only)
-        bench_listing(nc, &svc, &applied);
-
-    harness_service_stop(&svc, SIGTERM, 30000);
-    kill(raw_pid, SIGTERM);
-    waitpid(raw_pid, NULL, 0);
-    jsCtx_Destroy(js);
-    natsConnection_Destroy(nc);
-    harness_nats_stop(&ns);
-    harness_rmdir(data);
+        bench_listing(r->nc, &r->svc, &applied);
 }
 
 int main(int argc, char **argv)
 {
-    const struct CMUnitTest run[] = {cmocka_unit_test(bench)};
+    const struct CMUnitTest run[] = {cmocka_unit_test_setup_teardown(bench, setup, teardown)};
 
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {

@@ -820,7 +820,7 @@ LIC_ENDPOINT(lic_license_checkin)
     struct store *s = service_store(svc);
     struct caller c;
     struct license l;
-    struct deployment d;
+    struct deployment d = {0};
     struct deployment seen;
     const char *instance;
     int64_t now = service_now_ms(svc);

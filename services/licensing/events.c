@@ -4,7 +4,6 @@
  * markers and the cause), its history, issuing a license, and the consumed
  * platform events: commerce orders and scan counts.
  */
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,10 +96,15 @@ static cJSON *actor_json(const struct actor *a)
  */
 static bool add_ref(cJSON *o, const char *name, const cJSON *v)
 {
+    /* cJSON takes a non-const item, but a reference never changes it. */
+    union {
+        const cJSON *borrowed;
+        cJSON *item;
+    } ref = {.borrowed = v};
+
     if (v == NULL)
         return cJSON_AddNullToObject(o, name) != NULL;
-    /* cJSON takes a non-const item, but a reference never changes it. */
-    return cJSON_AddItemReferenceToObject(o, name, (cJSON *)(uintptr_t)v);
+    return cJSON_AddItemReferenceToObject(o, name, ref.item);
 }
 
 cJSON *lic_history_entry(const char *event_id, const char *name, const char *time,

@@ -83,7 +83,7 @@ enum lb_err lic_restore_gate(struct service *svc, struct lb_why *why)
 {
     const struct lic_config *cfg = service_config(svc);
     struct lic_state *st = lic_state(svc);
-    enum lic_phase phase;
+    enum lic_phase phase = LIC_PHASE_DONE;
     enum lb_err err = current_phase(svc, &phase, why);
     int64_t now = clock_wall_ms();
     int64_t since;
@@ -321,7 +321,7 @@ enum lb_err lic_on_own_license(struct service *svc, const struct envelope *ev, s
     const char *cause_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cause, "id"));
     char name[SUBJECT_TOKEN_MAX + 1];
     struct license l;
-    enum lic_phase phase;
+    enum lic_phase phase = LIC_PHASE_DONE;
     const char *id;
     int64_t rev = 0;
     int64_t stored_rev = 0;
@@ -403,7 +403,7 @@ enum lb_err lic_on_own_product(struct service *svc, const struct envelope *ev, s
     struct installer *list = NULL;
     struct product p = {0};
     struct product stored;
-    enum lic_phase phase;
+    enum lic_phase phase = LIC_PHASE_DONE;
     char delivery[16];
     size_t n = 0;
     enum lb_err err = current_phase(svc, &phase, why);
