@@ -71,8 +71,8 @@ static const struct setting {
     const char *fetch_batch;
     const char *max_ack_pending;
 } settings[] = {
-    {"256", "1024"},   /* the defaults */
-    {"256", "4096"},   /* as the integration test */
+    {"256", "1024"},   /* the runtime's defaults */
+    {"256", "4096"},   /* usage's defaults (services/usage/main.c) */
     {"1024", "8192"},  /* larger batches: fewer commits */
     {"4096", "16384"}, /* the largest batch the runtime accepts */
 };
@@ -291,11 +291,14 @@ static void start_usage(struct service_proc *svc, const struct nats_server *ns, 
 {
     char fetch[64];
     char pending[64];
-    const char *env[] = {"LB_CLOCK=virtual", "LB_LOG_LEVEL=warn", fetch, pending, NULL};
+    /* Without a setting, the service's own defaults. */
+    const char *env[] = {"LB_CLOCK=virtual", "LB_LOG_LEVEL=warn", set ? fetch : NULL, pending,
+                         NULL};
 
-    snprintf(fetch, sizeof(fetch), "LB_FETCH_BATCH=%s", set ? set->fetch_batch : "256");
-    snprintf(pending, sizeof(pending), "LB_MAX_ACK_PENDING=%s",
-             set ? set->max_ack_pending : "1024");
+    if (set != NULL) {
+        snprintf(fetch, sizeof(fetch), "LB_FETCH_BATCH=%s", set->fetch_batch);
+        snprintf(pending, sizeof(pending), "LB_MAX_ACK_PENDING=%s", set->max_ack_pending);
+    }
     harness_service_start(svc, "usage", ns, data, env);
 }
 

@@ -1,6 +1,7 @@
 /*
  * main.c - runs the usage service with its tables; nothing else (but telling a
- * rebuilding start to restore first).
+ * rebuilding start to restore first, and usage's own default of one runtime
+ * setting).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -9,6 +10,9 @@
 #include <unistd.h>
 
 #include "usage.h"
+
+/* usage's default LB_MAX_ACK_PENDING (the runtime's is 1024). */
+#define USAGE_MAX_ACK_PENDING "4096"
 
 static const struct service_endpoint endpoints[] = {
     {"consumption", usage_api_consumption, "api/usage.consumption.request.json",
@@ -126,6 +130,11 @@ int main(int argc, char **argv)
     struct service_def def = usage;
 
     if (rebuilding(argc, argv) && setenv("LB_USAGE_RESTORE", "true", 1) != 0)
+        return 1;
+    /* Heartbeats come in floods: 4096 unacked per consumer (the runtime's default is 1024)
+     * lets a batch fill while the previous one commits, measured 10-20 % more signals/s for
+     * +2 MiB (docs/performance.md, "Usage"). An operator's setting wins. */
+    if (setenv("LB_MAX_ACK_PENDING", USAGE_MAX_ACK_PENDING, 0) != 0)
         return 1;
     def.migration_count = usage_migration_count;
     def.state_size = usage_state_size;
