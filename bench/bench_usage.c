@@ -703,9 +703,11 @@ static void seed_users(sqlite3 *db, int64_t now)
            (double)(clock_mono_ns() - t) / 1e9);
 }
 
-/* The sweep's query (services/usage/store.c usage_store_due_release), planned and timed alone. */
+/* The sweep's query (services/usage/store.c usage_store_due_release, less `rev`, which older
+ * builds compared through LB_BINARY_DIR lack), planned and timed alone. */
 static const char due_sql[] =
-    "SELECT tenant, user FROM users INDEXED BY users_due_release "
+    "SELECT tenant, user, customer, last_active_ms, seat_count FROM users "
+    "INDEXED BY users_due_release "
     "WHERE seat_count > 0 AND released_ms IS NULL AND deleted_ms IS NULL "
     "AND last_active_ms <= ? ORDER BY last_active_ms, tenant, user LIMIT ?";
 

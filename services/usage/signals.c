@@ -180,9 +180,15 @@ bool usage_signal_user_defer(struct service *svc, const char *tenant, const char
 {
     struct usage_state *st = service_state(svc);
 
+    struct pending_signal *p;
+
     if (!pending_add(&st->users, tenant, user, "", written_ms))
         return false;
-    return usage_signal_user_deferred(svc, tenant, user, t);
+    /* The first signal of the user in the batch: its write moves to the flush, not counted. */
+    p = pending_find(&st->users, tenant, user);
+    if (p != NULL && t > p->seen_ms)
+        p->seen_ms = t;
+    return true;
 }
 
 enum lb_err usage_flush_signals(struct service *svc, struct lb_why *why)

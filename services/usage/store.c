@@ -1304,20 +1304,58 @@ static enum lb_err collect_keys(struct store *s, sqlite3_stmt *stmt, size_t max,
 }
 
 enum lb_err usage_store_due_release(struct store *s, int64_t before_ms, size_t max,
-                                    struct user_key **ret_keys, size_t *ret_n, struct lb_why *why)
+                                    struct due_user **ret_users, size_t *ret_n, struct lb_why *why)
 {
-    /* Ordered, so a replay releases (and derives ids) in the same order. */
+    /* Ordered, so a replay releases (and derives ids) in the same order. What the release
+     * needs of the user comes with it: one lookup per user, not two. */
     static const char sql[] =
-        "SELECT tenant, user FROM users INDEXED BY users_due_release "
+        "SELECT tenant, user, customer, last_active_ms, seat_count, rev "
+        "FROM users INDEXED BY users_due_release "
         "WHERE seat_count > 0 AND released_ms IS NULL AND deleted_ms IS NULL "
         "AND last_active_ms <= ? ORDER BY last_active_ms, tenant, user LIMIT ?";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
+    struct due_user *users = NULL;
+    size_t n = 0;
+    size_t cap = 0;
+    int rc;
 
     if (stmt == NULL)
         return LB_EINTERNAL;
     sqlite3_bind_int64(stmt, 1, before_ms);
     sqlite3_bind_int64(stmt, 2, (int64_t)max);
-    return collect_keys(s, stmt, max, ret_keys, ret_n, why);
+    while (n < max && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        struct due_user *u;
+
+        if (n == cap) {
+            size_t more = cap == 0 ? 64 : cap * 2;
+            struct due_user *grown = realloc(users, more * sizeof(*grown));
+
+            if (grown == NULL) {
+                sqlite3_reset(stmt);
+                free(users);
+                return lb_fail(why, LB_ENOMEM, "out of memory");
+            }
+            users = grown;
+            cap = more;
+        }
+        u = &users[n++];
+        col_copy(stmt, 0, u->tenant, sizeof(u->tenant));
+        col_copy(stmt, 1, u->user, sizeof(u->user));
+        col_copy(stmt, 2, u->customer, sizeof(u->customer));
+        u->last_active_ms = sqlite3_column_int64(stmt, 3);
+        u->seat_count = sqlite3_column_int64(stmt, 4);
+        u->rev = sqlite3_column_int64(stmt, 5);
+    }
+    if (n == max)
+        rc = SQLITE_DONE;
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_DONE) {
+        free(users);
+        return step_fail(s, rc, "listing users due for release", why);
+    }
+    *ret_users = users;
+    *ret_n = n;
+    return LB_OK;
 }
 
 enum lb_err usage_store_due_purge(struct store *s, int64_t before_ms, int64_t now_ms, size_t max,

@@ -327,8 +327,17 @@ struct user_key {
     char tenant[USAGE_ORG_MAX + 1];
     char user[USAGE_ID_MAX + 1];
 };
+/* A user due for release, with what the release needs. */
+struct due_user {
+    char tenant[USAGE_ORG_MAX + 1];
+    char user[USAGE_ID_MAX + 1];
+    char customer[USAGE_ORG_MAX + 1];
+    int64_t last_active_ms;
+    int64_t seat_count;
+    int64_t rev;
+};
 enum lb_err usage_store_due_release(struct store *s, int64_t before_ms, size_t max,
-                                    struct user_key **ret_keys, size_t *ret_n, struct lb_why *why);
+                                    struct due_user **ret_users, size_t *ret_n, struct lb_why *why);
 /* ... and whose personal fields, written at or before `now_ms`, are still there. */
 enum lb_err usage_store_due_purge(struct store *s, int64_t before_ms, int64_t now_ms, size_t max,
                                   struct user_key **ret_keys, size_t *ret_n, struct lb_why *why);

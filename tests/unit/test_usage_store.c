@@ -143,6 +143,7 @@ static void test_due_and_purge(void **state)
 {
     struct store *s = *state;
     struct user_key *keys = NULL;
+    struct due_user *due = NULL;
     struct user_row u;
     size_t n = 0;
     struct lb_why why = {{0}};
@@ -152,10 +153,13 @@ static void test_due_and_purge(void **state)
     put_user(s, "u-old", 1, 100);
     put_user(s, "u-new", 1, 900);
     put_user(s, "u-none", 0, 100); /* no seat: nothing to release */
-    assert_int_equal(usage_store_due_release(s, 500, 10, &keys, &n, &why), LB_OK);
+    assert_int_equal(usage_store_due_release(s, 500, 10, &due, &n, &why), LB_OK);
     assert_int_equal(n, 1);
-    assert_string_equal(keys[0].user, "u-old");
-    free(keys);
+    assert_string_equal(due[0].user, "u-old");
+    assert_string_equal(due[0].customer, "cust-7");
+    assert_int_equal(due[0].last_active_ms, 100);
+    assert_int_equal(due[0].seat_count, 1);
+    free(due);
 
     /* The sweep reads an index, not the table. */
     assert_int_equal(sqlite3_prepare_v2(store_db(s),
@@ -177,10 +181,10 @@ static void test_due_and_purge(void **state)
     u.license_removed_ms = 600;
     u.personal_ms = 800; /* written after: a sweep at 799 does not purge it (a replayed tick) */
     assert_int_equal(usage_store_user_put(s, T, &u, &why), LB_OK);
-    assert_int_equal(usage_store_due_release(s, 5000, 10, &keys, &n, &why), LB_OK);
+    assert_int_equal(usage_store_due_release(s, 5000, 10, &due, &n, &why), LB_OK);
     assert_int_equal(n, 1); /* released once: only u-new is due now */
-    assert_string_equal(keys[0].user, "u-new");
-    free(keys);
+    assert_string_equal(due[0].user, "u-new");
+    free(due);
     assert_int_equal(usage_store_due_purge(s, 599, 599, 10, &keys, &n, &why), LB_OK);
     assert_int_equal(n, 0);
     free(keys);
