@@ -74,6 +74,8 @@ static const char *const ignores[] = {
     "licensebus.usage.overconsumption_started.v1",
     "licensebus.usage.overconsumption_ended.v1",
     "licensebus.usage.device_association_refused.v1",
+    "licensebus.licensing.license_scans_counted.v1", /* scans_used arrives with the next snapshot */
+    "licensebus.licensing.license_checked_in.v1",
     "licensebus.usage.state_changed.v1", /* usage's journal, for its own rebuilds */
     NULL,
 };
