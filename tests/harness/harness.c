@@ -565,3 +565,55 @@ size_t harness_wait_stream(jsCtx *js, const char *stream, const char *filter, si
         nats_Sleep(POLL_MS);
     }
 }
+
+pid_t harness_lbctl_spawn(const struct nats_server *ns, const char *args, const char *out_path)
+{
+    char command[2048];
+    pid_t pid;
+
+    snprintf(command, sizeof(command), "cd %s && exec %s/lbctl --url %s %s >%s 2>%s.err",
+             getenv("LB_SOURCE_DIR"), getenv("LB_BINARY_DIR"), ns->url, args, out_path, out_path);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+int harness_lbctl_wait(pid_t pid)
+{
+    int status = 0;
+
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+char *harness_slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *text;
+    long size;
+
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    rewind(f);
+    text = calloc(1, (size_t)size + 1);
+    assert_non_null(text);
+    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
+    fclose(f);
+    return text;
+}
+
+void harness_assert_same_file(const char *a, const char *b)
+{
+    char *x = harness_slurp(a), *y = harness_slurp(b);
+
+    if (strcmp(x, y) != 0)
+        fail_msg("%s and %s differ:\n--- %s\n--- %s", a, b, x, y);
+    assert_true(strlen(x) > 0);
+    free(x);
+    free(y);
+}

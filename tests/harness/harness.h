@@ -124,4 +124,14 @@ void harness_free_messages(natsMsg **msgs, size_t n);
 /* Waits until the stream holds at least `count` such messages; returns how many it holds. */
 size_t harness_wait_stream(jsCtx *js, const char *stream, const char *filter, size_t count);
 
+/* Runs build/lbctl `args` against `ns` from the source tree; stdout to `out_path`, stderr to
+ * out_path.err. Returns its pid (harness_lbctl_wait reaps it and gives its exit code). */
+pid_t harness_lbctl_spawn(const struct nats_server *ns, const char *args, const char *out_path);
+int harness_lbctl_wait(pid_t pid);
+
+/* A whole file, NUL-terminated (the caller frees it); asserts it can be read. */
+char *harness_slurp(const char *path);
+/* Asserts two files hold the same non-empty bytes, showing both when they differ. */
+void harness_assert_same_file(const char *a, const char *b);
+
 #endif

@@ -49,62 +49,9 @@ static void system_stop(struct system *s)
     harness_rmdir(s->data);
 }
 
-/* Runs lbctl `args` against `s`; its stdout goes to `out_path`, stderr to out_path.err. */
-static pid_t lbctl_spawn(const struct system *s, const char *args, const char *out_path)
-{
-    char command[2048];
-    pid_t pid;
-
-    snprintf(command, sizeof(command), "cd %s && exec %s/lbctl --url %s %s >%s 2>%s.err",
-             getenv("LB_SOURCE_DIR"), getenv("LB_BINARY_DIR"), s->ns.url, args, out_path, out_path);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int lbctl_wait(pid_t pid)
-{
-    int status = 0;
-
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
 static int lbctl(const struct system *s, const char *args, const char *out_path)
 {
-    return lbctl_wait(lbctl_spawn(s, args, out_path));
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long size;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    rewind(f);
-    text = calloc(1, (size_t)size + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    return text;
-}
-
-static void assert_same_file(const char *a, const char *b)
-{
-    char *x = slurp(a), *y = slurp(b);
-
-    if (strcmp(x, y) != 0)
-        fail_msg("%s and %s differ:\n--- %s\n--- %s", a, b, x, y);
-    assert_true(strlen(x) > 0);
-    free(x);
-    free(y);
+    return harness_lbctl_wait(harness_lbctl_spawn(&s->ns, args, out_path));
 }
 
 static void test_replay_is_deterministic_across_a_kill(void **state)
@@ -127,16 +74,16 @@ static void test_replay_is_deterministic_across_a_kill(void **state)
 
     /* B: the service is killed once some of the log has been applied, and restarted. */
     system_start(&b);
-    pid = lbctl_spawn(&b, "replay " LOG_FILE, out_b);
+    pid = harness_lbctl_spawn(&b.ns, "replay " LOG_FILE, out_b);
     harness_wait_metric(b.tally.http_port, "lb_events_applied_total", 3);
     harness_service_stop(&b.tally, SIGKILL, 5000);
     harness_service_start(&b.tally, "tally", &b.ns, b.data, virtual_clock);
-    assert_int_equal(lbctl_wait(pid), 0);
+    assert_int_equal(harness_lbctl_wait(pid), 0);
     assert_int_equal(lbctl(&b, "record tally", rec_b), 0);
     system_stop(&b);
 
-    assert_same_file(out_a, out_b); /* the replies */
-    assert_same_file(rec_a, rec_b); /* every event emitted, ids and times included */
+    harness_assert_same_file(out_a, out_b); /* the replies */
+    harness_assert_same_file(rec_a, rec_b); /* every event emitted, ids and times included */
     harness_rmdir(dir);
 }
 
@@ -162,7 +109,7 @@ static void test_bad_log_publishes_nothing(void **state)
     snprintf(command, sizeof(command), "replay %s", log);
     assert_int_equal(lbctl(&s, command, out), 3);
     snprintf(command, sizeof(command), "%s.err", out);
-    err = slurp(command);
+    err = harness_slurp(command);
     if (strstr(err, "line 4") == NULL || strstr(err, "/data/amount") == NULL)
         fail_msg("lbctl said: %s", err);
     free(err);
@@ -186,7 +133,7 @@ static void test_bad_log_publishes_nothing(void **state)
     snprintf(command, sizeof(command), "replay %s", log);
     assert_int_equal(lbctl(&s, command, out), 3);
     snprintf(command, sizeof(command), "%s.err", out);
-    err = slurp(command);
+    err = harness_slurp(command);
     if (strstr(err, "line 15000:") == NULL || strstr(err, "line 25000") != NULL)
         fail_msg("lbctl said: %s", err);
     free(err);

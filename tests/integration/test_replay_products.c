@@ -61,59 +61,6 @@ static void system_stop(struct system *s)
     harness_rmdir(s->data);
 }
 
-/* Runs lbctl `args` against `s` in the source tree; stdout to `out_path`, stderr to .err. */
-static pid_t lbctl_spawn(const struct system *s, const char *args, const char *out_path)
-{
-    char command[2048];
-    pid_t pid;
-
-    snprintf(command, sizeof(command), "cd %s && exec %s/lbctl --url %s %s >%s 2>%s.err",
-             getenv("LB_SOURCE_DIR"), getenv("LB_BINARY_DIR"), s->ns.url, args, out_path, out_path);
-    pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", command, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int lbctl_wait(pid_t pid)
-{
-    int status = 0;
-
-    assert_int_equal(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long size;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    rewind(f);
-    text = calloc(1, (size_t)size + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    return text;
-}
-
-static void assert_same_file(const char *a, const char *b)
-{
-    char *x = slurp(a), *y = slurp(b);
-
-    if (strcmp(x, y) != 0)
-        fail_msg("%s and %s differ:\n--- %s\n--- %s", a, b, x, y);
-    assert_true(strlen(x) > 0);
-    free(x);
-    free(y);
-}
-
 static bool services_built(const struct case_def *c)
 {
     for (size_t i = 0; c->services[i] != NULL; i++) {
@@ -139,7 +86,7 @@ static void record_domains(const struct system *s, const struct case_def *c, con
 
         snprintf(args, sizeof(args), "record %s", c->domains[i]);
         snprintf(path, sizeof(path), "%s/%s.%s.rec", dir, run, c->domains[i]);
-        assert_int_equal(lbctl_wait(lbctl_spawn(s, args, path)), 0);
+        assert_int_equal(harness_lbctl_wait(harness_lbctl_spawn(&s->ns, args, path)), 0);
     }
 }
 
@@ -150,7 +97,7 @@ static void assert_same_records(const struct case_def *c, const char *dir)
 
         snprintf(a, sizeof(a), "%s/a.%s.rec", dir, c->domains[i]);
         snprintf(b, sizeof(b), "%s/b.%s.rec", dir, c->domains[i]);
-        assert_same_file(a, b);
+        harness_assert_same_file(a, b);
     }
 }
 
@@ -172,7 +119,7 @@ static void replay_twice(const struct case_def *c)
 
     /* A: undisturbed. What each service applied tells B where "the middle" is. */
     system_start(&a, c);
-    assert_int_equal(lbctl_wait(lbctl_spawn(&a, args, out_a)), 0);
+    assert_int_equal(harness_lbctl_wait(harness_lbctl_spawn(&a.ns, args, out_a)), 0);
     for (size_t i = 0; i < a.count; i++) {
         applied[i] = harness_metric(a.procs[i].http_port, "lb_events_applied_total");
         assert_true(applied[i] > 0);
@@ -184,7 +131,7 @@ static void replay_twice(const struct case_def *c)
      * and restarted on its database while the replay goes on. */
     system_start(&b, c);
     snprintf(args, sizeof(args), "replay %s", c->log);
-    pid = lbctl_spawn(&b, args, out_b);
+    pid = harness_lbctl_spawn(&b.ns, args, out_b);
     for (size_t i = 0; i < b.count; i++) {
         double at = applied[i] * (double)(i + 1) / (double)(b.count + 1);
 
@@ -192,12 +139,12 @@ static void replay_twice(const struct case_def *c)
         harness_service_stop(&b.procs[i], SIGKILL, 5000);
         harness_service_start(&b.procs[i], c->services[i], &b.ns, b.data, virtual_clock);
     }
-    assert_int_equal(lbctl_wait(pid), 0);
+    assert_int_equal(harness_lbctl_wait(pid), 0);
     record_domains(&b, c, dir, "b");
     system_stop(&b);
 
-    assert_same_file(out_a, out_b); /* every reply, reports included */
-    assert_same_records(c, dir);    /* every event each service emitted, ids and times */
+    harness_assert_same_file(out_a, out_b); /* every reply, reports included */
+    assert_same_records(c, dir);            /* every event each service emitted, ids and times */
     harness_rmdir(dir);
 }
 
