@@ -241,7 +241,7 @@ static void bench(void **state)
     const char *bin = getenv("LB_BINARY_DIR");
     const char *const env[] = {"LB_CLOCK=virtual", "LB_LOG_LEVEL=warn", NULL};
     struct nats_server ns;
-    struct service_proc procs[SERVICE_COUNT];
+    struct service_proc procs[SERVICE_COUNT] = {0};
     char dir[256], data[300], log_path[320], stats_path[320], out_path[320], command[2048];
     char stats[1024] = "";
     double cpu_before[SERVICE_COUNT];

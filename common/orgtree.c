@@ -101,6 +101,19 @@ enum lb_err orgtree_get(struct store *s, const char *tenant, const char *id, str
 /* A path holds at most 64 levels of 65 bytes; deeper trees are refused. */
 #define ORG_PATH_MAX ((size_t)64 * 65)
 
+/*
+ * The first path after every path that starts with `path` ("/a/b/" -> "/a/b0"): a subtree
+ * is the index range [path, end). A GLOB on a bound pattern would scan the whole tenant.
+ */
+static void subtree_end(const char *path, char ret_end[ORG_PATH_MAX + 1])
+{
+    size_t n = strlen(path);
+
+    (void)snprintf(ret_end, ORG_PATH_MAX + 1, "%s", path);
+    if (n > 0)
+        ret_end[n - 1]++;
+}
+
 /* Appends "<id>/" to `path` (of ORG_PATH_MAX + 1 bytes); false when the tree is too deep. */
 static bool append_to_path(char *path, const char *id)
 {
@@ -192,24 +205,27 @@ enum lb_err orgtree_each_in_subtree(struct store *s, const char *tenant, const c
                                     struct lb_why *why)
 {
     static const char sql[] = "SELECT id, parent, name, kind FROM lb_org "
-                              "WHERE tenant = ? AND path GLOB ? AND deleted = 0 ORDER BY path";
-    char root_path[ORG_PATH_MAX + 3];
+                              "WHERE tenant = ? AND path >= ? AND path < ? AND deleted = 0 "
+                              "ORDER BY path";
+    char root_path[ORG_PATH_MAX + 1];
+    char root_end[ORG_PATH_MAX + 1];
     struct org root_org = {0};
     sqlite3_stmt *stmt;
     enum lb_err err = LB_OK;
     int rc;
 
-    err = read_org(s, tenant, root, &root_org, root_path, sizeof(root_path) - 1, why);
+    err = read_org(s, tenant, root, &root_org, root_path, sizeof(root_path), why);
     if (err != LB_OK)
         return err;
     if (root_org.deleted)
         return LB_OK;
-    snprintf(root_path + strlen(root_path), 2, "*");
+    subtree_end(root_path, root_end);
     stmt = store_stmt(s, sql, why);
     if (stmt == NULL)
         return LB_EINTERNAL;
     sqlite3_bind_text(stmt, 1, tenant, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 2, root_path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, root_end, -1, SQLITE_STATIC);
     while (err == LB_OK && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         struct org org = {.kind = (enum org_kind)sqlite3_column_int(stmt, 3)};
 
@@ -342,8 +358,9 @@ static enum lb_err on_org_moved(struct store *s, const struct envelope *ev, stru
     static const char *const known[] = {"org", "parent", NULL};
     static const char move_sql[] = "UPDATE lb_org SET path = ?3 || substr(path, length(?2) + 1), "
                                    "parent = CASE WHEN id = ?4 THEN ?5 ELSE parent END "
-                                   "WHERE tenant = ?1 AND path GLOB ?2 || '*'";
+                                   "WHERE tenant = ?1 AND path >= ?2 AND path < ?6";
     char old_path[ORG_PATH_MAX + 1];
+    char old_end[ORG_PATH_MAX + 1];
     char new_path[ORG_PATH_MAX + 1];
     const char *parent = NULL;
     struct org org = {0}, p = {0};
@@ -379,6 +396,8 @@ static enum lb_err on_org_moved(struct store *s, const struct envelope *ev, stru
     sqlite3_bind_text(stmt, 3, new_path, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, org.id, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 5, parent, -1, SQLITE_STATIC);
+    subtree_end(old_path, old_end);
+    sqlite3_bind_text(stmt, 6, old_end, -1, SQLITE_STATIC);
     return store_step_done(s, stmt, why);
 }
 

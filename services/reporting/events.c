@@ -31,11 +31,9 @@ static void type_parts(const char *type, char ret_domain[SUBJECT_TOKEN_MAX + 1],
     (void)snprintf(ret_name, SUBJECT_TOKEN_MAX + 1, "%.*s", (int)(v - n - 1), n + 1);
 }
 
-enum lb_err rep_progress(struct service *svc, const struct envelope *ev, struct lb_why *why)
+enum lb_err rep_progress_of(struct service *svc, const char *domain, int64_t newest_ms,
+                            int64_t events, struct lb_why *why)
 {
-    char domain[SUBJECT_TOKEN_MAX + 1];
-    char name[SUBJECT_TOKEN_MAX + 1];
-
     /* The same lag on /metrics, for alerts: one process runs one service, so one slot. */
     static double *lag_seconds;
     int64_t wall = clock_wall_ms();
@@ -44,9 +42,17 @@ enum lb_err rep_progress(struct service *svc, const struct envelope *ev, struct 
         lag_seconds = service_metric(svc, true, "lb_reporting_lag_seconds",
                                      "Wall time minus the time of the last event applied");
     if (lag_seconds != NULL)
-        *lag_seconds = wall > ev->time_ms ? (double)(wall - ev->time_ms) / 1000.0 : 0;
+        *lag_seconds = wall > newest_ms ? (double)(wall - newest_ms) / 1000.0 : 0;
+    return rep_store_progress(service_store(svc), domain, newest_ms, wall, events, why);
+}
+
+enum lb_err rep_progress(struct service *svc, const struct envelope *ev, struct lb_why *why)
+{
+    char domain[SUBJECT_TOKEN_MAX + 1];
+    char name[SUBJECT_TOKEN_MAX + 1];
+
     type_parts(ev->type, domain, name);
-    return rep_store_progress(service_store(svc), domain, ev->time_ms, wall, why);
+    return rep_progress_of(svc, domain, ev->time_ms, 1, why);
 }
 
 static enum lb_err need_data(const struct envelope *ev, struct lb_why *why)
@@ -448,7 +454,7 @@ enum lb_err rep_on_org_moved(struct service *svc, const struct envelope *ev, str
     return err == LB_OK ? rep_progress(svc, ev, why) : err;
 }
 
-/* ---- agents and signals ---- */
+/* ---- agents (heartbeats: signals.c) ---- */
 
 enum lb_err rep_on_device(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
@@ -490,18 +496,5 @@ enum lb_err rep_on_device(struct service *svc, const struct envelope *ev, struct
         err = rep_store_device_user(s, ev->tenant, device, attach ? user : NULL,
                                     attach ? NULL : user, why);
     }
-    return err == LB_OK ? rep_progress(svc, ev, why) : err;
-}
-
-enum lb_err rep_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why)
-{
-    const char *device;
-    enum lb_err err;
-
-    if ((err = need_data(ev, why)) != LB_OK)
-        return err;
-    if ((err = get_str(ev->data, "", "device", REP_ENTITY_MAX, &device, why)) != LB_OK)
-        return err;
-    err = rep_store_signal(service_store(svc), ev->tenant, device, ev->time_ms, why);
     return err == LB_OK ? rep_progress(svc, ev, why) : err;
 }

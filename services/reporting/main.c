@@ -57,7 +57,7 @@ static const struct service_event events[] = {
     {"licensebus.usage.device_associated.v1", rep_on_device},
     {"licensebus.usage.device_owner_changed.v1", rep_on_device},
     {"licensebus.agents.device_detached.v1", rep_on_device},
-    {"licensebus.signals.heartbeat.v1", rep_on_heartbeat},
+    {"licensebus.signals.heartbeat.v1", rep_on_heartbeat, true}, /* coalesced: signals.c */
 };
 
 static const char *const consumes[] = {"directory",     "agents", "signals", "licensing",
@@ -108,6 +108,7 @@ static const struct service_def reporting = {
     .ignores = ignores,
     .produces = NULL,
     .sweep = rep_sweep,
+    .flush = rep_flush_signals,
     .config = config,
     .config_count = sizeof(config) / sizeof(config[0]),
     .config_size = sizeof(struct rep_config),
@@ -118,5 +119,6 @@ int main(int argc, char **argv)
     struct service_def def = reporting;
 
     def.migration_count = rep_migration_count;
+    def.state_size = rep_state_size;
     return service_main(&def, argc, argv);
 }

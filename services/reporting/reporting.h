@@ -202,9 +202,9 @@ enum lb_err rep_store_device_user(struct store *s, const char *tenant, const cha
 /* One heartbeat: the device's row of that calendar month keeps the latest signal. */
 enum lb_err rep_store_signal(struct store *s, const char *tenant, const char *device,
                              int64_t time_ms, struct lb_why *why);
-/* Lag bookkeeping: the newest applied event of `domain`. */
+/* Lag bookkeeping: the newest applied event of `domain`, and `events` more applied. */
 enum lb_err rep_store_progress(struct store *s, const char *domain, int64_t event_ms,
-                               int64_t wall_ms, struct lb_why *why);
+                               int64_t wall_ms, int64_t events, struct lb_why *why);
 enum lb_err rep_store_progress_json(struct store *s, int64_t wall_ms, cJSON *into,
                                     struct lb_why *why);
 
@@ -297,9 +297,17 @@ enum lb_err rep_on_usage_user(struct service *svc, const struct envelope *ev, st
 enum lb_err rep_on_user(struct service *svc, const struct envelope *ev, struct lb_why *why);
 enum lb_err rep_on_org_moved(struct service *svc, const struct envelope *ev, struct lb_why *why);
 enum lb_err rep_on_device(struct service *svc, const struct envelope *ev, struct lb_why *why);
-enum lb_err rep_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why);
 /* Records the lag bookkeeping of every applied event (wrapped by the handlers). */
 enum lb_err rep_progress(struct service *svc, const struct envelope *ev, struct lb_why *why);
+/* ... of `events` events of `domain`, the newest at `newest_ms` (and lb_reporting_lag_seconds). */
+enum lb_err rep_progress_of(struct service *svc, const char *domain, int64_t newest_ms,
+                            int64_t events, struct lb_why *why);
+
+/* ---- signals.c: heartbeats, coalesced per batch ---- */
+enum lb_err rep_on_heartbeat(struct service *svc, const struct envelope *ev, struct lb_why *why);
+/* Writes the batch's coalesced heartbeats (the runtime's flush). */
+enum lb_err rep_flush_signals(struct service *svc, struct lb_why *why);
+extern const size_t rep_state_size;
 
 /* ---- sweeps.c ---- */
 enum lb_err rep_sweep(struct service *svc, int64_t now_ms, struct lb_why *why);

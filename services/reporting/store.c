@@ -1233,13 +1233,13 @@ enum lb_err rep_store_signal(struct store *s, const char *tenant, const char *de
 }
 
 enum lb_err rep_store_progress(struct store *s, const char *domain, int64_t event_ms,
-                               int64_t wall_ms, struct lb_why *why)
+                               int64_t wall_ms, int64_t events, struct lb_why *why)
 {
     static const char sql[] =
         "INSERT INTO rep_progress (domain, newest_ms, applied_wall_ms, lag_ms, max_lag_ms, events) "
-        "VALUES (?1, ?2, ?3, max(?3 - ?2, 0), max(?3 - ?2, 0), 1) ON CONFLICT (domain) DO UPDATE "
+        "VALUES (?1, ?2, ?3, max(?3 - ?2, 0), max(?3 - ?2, 0), ?4) ON CONFLICT (domain) DO UPDATE "
         "SET newest_ms = max(newest_ms, ?2), applied_wall_ms = ?3, lag_ms = max(?3 - ?2, 0), "
-        "max_lag_ms = max(max_lag_ms, ?3 - ?2), events = events + 1";
+        "max_lag_ms = max(max_lag_ms, ?3 - ?2), events = events + ?4";
     sqlite3_stmt *st = store_stmt(s, sql, why);
 
     if (st == NULL)
@@ -1247,6 +1247,7 @@ enum lb_err rep_store_progress(struct store *s, const char *domain, int64_t even
     bind_text(st, 1, domain);
     sqlite3_bind_int64(st, 2, event_ms);
     sqlite3_bind_int64(st, 3, wall_ms);
+    sqlite3_bind_int64(st, 4, events);
     return store_step_done(s, st, why);
 }
 

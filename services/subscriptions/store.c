@@ -429,6 +429,7 @@ enum lb_err subs_store_each_sub_of_customer(struct store *s, const char *tenant,
                                             void *arg, struct lb_why *why)
 {
     static const char sql[] = "SELECT " SUB_COLUMNS " FROM subscriptions "
+                              "INDEXED BY subscriptions_by_customer "
                               "WHERE tenant = ? AND customer = ? ORDER BY id LIMIT ?";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
     enum lb_err err = LB_OK;

@@ -521,7 +521,8 @@ enum lb_err usage_store_user_device_counts(struct store *s, const char *tenant, 
 {
     static const char sql[] =
         "SELECT coalesce(SUM(kind = 'business'), 0), coalesce(SUM(kind = 'personal'), 0) "
-        "FROM devices WHERE tenant = ? AND user = ? AND installed = 1 AND device != ?";
+        "FROM devices INDEXED BY devices_by_user "
+        "WHERE tenant = ? AND user = ? AND installed = 1 AND device != ?";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
     int rc;
 
@@ -577,7 +578,7 @@ static enum lb_err each_device(struct store *s, sqlite3_stmt *stmt, usage_device
 enum lb_err usage_store_each_user_device(struct store *s, const char *tenant, const char *user,
                                          usage_device_fn fn, void *arg, struct lb_why *why)
 {
-    static const char sql[] = "SELECT " DEVICE_COLUMNS " FROM devices "
+    static const char sql[] = "SELECT " DEVICE_COLUMNS " FROM devices INDEXED BY devices_by_user "
                               "WHERE tenant = ? AND user = ? AND installed = 1 ORDER BY device";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
@@ -591,7 +592,7 @@ enum lb_err usage_store_each_user_device(struct store *s, const char *tenant, co
 enum lb_err usage_store_each_owned_device(struct store *s, const char *tenant, const char *user,
                                           usage_device_fn fn, void *arg, struct lb_why *why)
 {
-    static const char sql[] = "SELECT " DEVICE_COLUMNS " FROM devices "
+    static const char sql[] = "SELECT " DEVICE_COLUMNS " FROM devices INDEXED BY devices_by_user "
                               "WHERE tenant = ? AND user = ? ORDER BY device";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
 
@@ -719,8 +720,8 @@ enum lb_err usage_store_subscription_mark(struct store *s, const char *tenant,
 enum lb_err usage_store_customer_any_over(struct store *s, const char *tenant, const char *customer,
                                           bool *ret_any, struct lb_why *why)
 {
-    static const char sql[] = "SELECT 1 FROM subscriptions WHERE tenant = ? AND customer = ? "
-                              "AND over != 0 LIMIT 1";
+    static const char sql[] = "SELECT 1 FROM subscriptions INDEXED BY subscriptions_by_customer "
+                              "WHERE tenant = ? AND customer = ? AND over != 0 LIMIT 1";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
     int rc;
 
@@ -743,7 +744,8 @@ static enum lb_err read_subs(struct store *s, const char *tenant, const char *cu
 {
     static const char sql[] =
         "SELECT subscription, package, seat_basis, quantity, status, over, rev FROM subscriptions "
-        "WHERE tenant = ? AND customer = ? ORDER BY subscription";
+        "INDEXED BY subscriptions_by_customer WHERE tenant = ? AND customer = ? ORDER BY "
+        "subscription";
     sqlite3_stmt *stmt = store_stmt(s, sql, why);
     size_t cap = 0;
     int rc;

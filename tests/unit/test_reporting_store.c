@@ -689,7 +689,7 @@ static void exercise(struct store *s)
     assert_int_equal(rep_store_history_add(s, T, "L01", now_ms, "01JD8Z3T2V6Q9R8S7T6V5W4X71",
                                            "license_issued", NULL, "", 1, NULL, NULL, NULL),
                      LB_OK);
-    assert_int_equal(rep_store_progress(s, "licensing", now_ms, now_ms, NULL), LB_OK);
+    assert_int_equal(rep_store_progress(s, "licensing", now_ms, now_ms, 1, NULL), LB_OK);
     move(s, "sub-7a", "cust-8");
     assert_int_equal(rep_store_subscriptions_repair(s, 10, &placed, NULL), LB_OK);
     cJSON_free(overview_text(s, "dist-1", 2));  /* a large scope: by rank */
