@@ -1,5 +1,12 @@
 /*
- * bus.c - NATS connection, JetStream administration, replies.
+ * bus.c - NATS connections, JetStream administration, replies.
+ *
+ * Two connections (D26): the prompt one writes each message to the socket
+ * as it is published (SendAsap: replies, requests and the outbox's events
+ * leave at once, events before the reply they caused); the bulk one lets
+ * libnats' flusher write what accumulated (about 1 ms later), so the acks
+ * of a batch leave in a few writes, not one system call (and one server
+ * read) each.
  */
 #include "bus.h"
 
@@ -17,8 +24,9 @@
 #define NS_PER_MS             1000000LL
 
 struct bus {
-    natsConnection *nc;
-    jsCtx *js;
+    natsConnection *nc;   /* prompt: subscriptions, replies, pull requests, the outbox */
+    natsConnection *bulk; /* batched: acks and naks of consumed messages */
+    jsCtx *js;            /* on `nc` */
     atomic_uint_fast64_t publish_acks;     /* async publishes the stream stored */
     atomic_uint_fast64_t publish_refusals; /* async publishes it refused or timed out */
     void (*on_ack)(void *ctx);             /* wakes the owner; runs on a libnats thread */
@@ -108,12 +116,14 @@ natsStatus bus_set_servers(natsOptions *o, const char *url)
     return s;
 }
 
-static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts)
+static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts, bool prompt)
 {
+    char name[256];
     natsStatus s = bus_set_servers(o, opts->url);
 
+    snprintf(name, sizeof(name), "%s%s", opts->name ? opts->name : "", prompt ? "" : " (bulk)");
     if (s == NATS_OK)
-        s = natsOptions_SetName(o, opts->name);
+        s = natsOptions_SetName(o, name);
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(o, -1); /* the default gives up after ~2 minutes */
     if (s == NATS_OK)
@@ -121,7 +131,7 @@ static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts
     if (s == NATS_OK)
         s = natsOptions_SetRetryOnFailedConnect(o, true, NULL, NULL);
     if (s == NATS_OK)
-        s = natsOptions_SetSendAsap(o, true);
+        s = natsOptions_SetSendAsap(o, prompt);
     if (s == NATS_OK)
         s = natsOptions_SetDisconnectedCB(o, on_disconnected, NULL);
     if (s == NATS_OK)
@@ -138,29 +148,39 @@ static natsStatus bus_set_options(natsOptions *o, const struct bus_options *opts
     return s;
 }
 
-enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, struct lb_why *why)
+static natsStatus connect_one(const struct bus_options *opts, bool prompt, natsConnection **ret_nc)
 {
     natsOptions *o = NULL;
+    natsStatus s = natsOptions_Create(&o);
+
+    if (s == NATS_OK)
+        s = bus_set_options(o, opts, prompt);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(ret_nc, o);
+    /* With retry-on-failed-connect, NOT_YET_CONNECTED means "retrying in the background". */
+    if (s == NATS_NOT_YET_CONNECTED)
+        s = NATS_OK;
+    natsOptions_Destroy(o);
+    return s;
+}
+
+enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, struct lb_why *why)
+{
     jsOptions jo;
     struct bus *b;
     natsStatus s;
-    enum lb_err err;
 
     b = calloc(1, sizeof(*b));
     if (b == NULL)
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    s = natsOptions_Create(&o);
+    s = connect_one(opts, true, &b->nc);
     if (s == NATS_OK)
-        s = bus_set_options(o, opts);
+        s = connect_one(opts, false, &b->bulk);
     if (s != NATS_OK) {
-        err = nats_fail(why, s, "NATS options");
-        goto fail;
-    }
-    s = natsConnection_Connect(&b->nc, o);
-    /* With retry-on-failed-connect, NOT_YET_CONNECTED means "retrying in the background". */
-    if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
-        err = nats_fail(why, s, opts->url);
-        goto fail;
+        enum lb_err err = nats_fail(why, s, opts->url);
+
+        bus_free(b);
+        return err;
     }
     jsOptions_Init(&jo);
     jo.Wait = BUS_JS_WAIT_MS;
@@ -171,17 +191,13 @@ enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, st
     b->on_ack_ctx = opts->on_ack_ctx;
     s = natsConnection_JetStream(&b->js, b->nc, &jo);
     if (s != NATS_OK) {
-        err = nats_fail(why, s, "JetStream context");
-        goto fail;
+        enum lb_err err = nats_fail(why, s, "JetStream context");
+
+        bus_free(b);
+        return err;
     }
-    natsOptions_Destroy(o);
     *ret_bus = b;
     return LB_OK;
-
-fail:
-    natsOptions_Destroy(o);
-    bus_free(b);
-    return err;
 }
 
 void bus_free(struct bus *b)
@@ -189,6 +205,8 @@ void bus_free(struct bus *b)
     if (b == NULL)
         return;
     jsCtx_Destroy(b->js);
+    natsConnection_Close(b->bulk);
+    natsConnection_Destroy(b->bulk);
     natsConnection_Close(b->nc);
     natsConnection_Destroy(b->nc);
     free(b);
@@ -199,6 +217,17 @@ natsConnection *bus_conn(struct bus *b)
     return b->nc;
 }
 
+natsConnection *bus_bulk_conn(struct bus *b)
+{
+    return b->bulk;
+}
+
+void bus_flush(struct bus *b, int64_t timeout_ms)
+{
+    natsConnection_FlushTimeout(b->bulk, timeout_ms);
+    natsConnection_FlushTimeout(b->nc, timeout_ms);
+}
+
 jsCtx *bus_js(struct bus *b)
 {
     return b->js;
@@ -206,7 +235,8 @@ jsCtx *bus_js(struct bus *b)
 
 bool bus_is_connected(struct bus *b)
 {
-    return natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED;
+    return natsConnection_Status(b->nc) == NATS_CONN_STATUS_CONNECTED &&
+           natsConnection_Status(b->bulk) == NATS_CONN_STATUS_CONNECTED;
 }
 
 void bus_take_publish_outcomes(struct bus *b, uint64_t *ret_acked, uint64_t *ret_refused)

@@ -72,8 +72,14 @@ enum lb_err bus_connect(const struct bus_options *opts, struct bus **ret_bus, st
 /* Closes the connection (after bus_drain if you want pending work out); NULL is a no-op. */
 void bus_free(struct bus *b);
 
+/* The prompt connection: subscriptions, replies, pull requests, the outbox (sent at once). */
 natsConnection *bus_conn(struct bus *b);
+/* The bulk connection: acks and naks, written with whatever else accumulated (D26). */
+natsConnection *bus_bulk_conn(struct bus *b);
+/* JetStream on the prompt connection: the outbox's publishes and administration. */
 jsCtx *bus_js(struct bus *b);
+/* Writes what both connections hold and waits for the server to have read it. */
+void bus_flush(struct bus *b, int64_t timeout_ms);
 
 /* True while connected (not reconnecting or closed). */
 bool bus_is_connected(struct bus *b);

@@ -718,9 +718,9 @@ static void finish(struct service *svc, struct work *w)
     case WORK_EVENT:
         count_outcome(svc, w);
         if (w->disposition == DISPOSE_ACK)
-            pull_ack(bus_conn(svc->bus), w->msg);
+            pull_ack(bus_bulk_conn(svc->bus), w->msg);
         else if (w->disposition == DISPOSE_NAK)
-            pull_nak(bus_conn(svc->bus), w->msg, w->nak_delay_ms);
+            pull_nak(bus_bulk_conn(svc->bus), w->msg, w->nak_delay_ms);
         break;
     case WORK_DISCOVERY:
         if (reply_to != NULL && reply_to[0] != '\0' && w->reply != NULL)

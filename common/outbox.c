@@ -28,13 +28,18 @@ static enum lb_err outbox_send_row(struct bus *b, sqlite3_stmt *stmt, struct lb_
     const void *payload = sqlite3_column_blob(stmt, 3);
     int len = sqlite3_column_bytes(stmt, 3);
     natsMsg *msg = NULL;
+    jsPubOptions po;
     natsStatus st;
 
+    /* A publish lost with its connection (NATS restarted) is never acked: after MaxWait the ack
+     * handler hears a timeout, counts a refusal, and the rows are sent again (settle_outbox). */
+    jsPubOptions_Init(&po);
+    po.MaxWait = OUTBOX_PUBLISH_WAIT_MS;
     st = natsMsg_Create(&msg, subject, NULL, payload, len);
     if (st == NATS_OK)
         st = natsMsgHeader_Set(msg, "Nats-Msg-Id", msg_id);
     if (st == NATS_OK)
-        st = js_PublishMsgAsync(bus_js(b), &msg, NULL);
+        st = js_PublishMsgAsync(bus_js(b), &msg, &po);
     natsMsg_Destroy(msg); /* NULL once libnats took it */
     if (st != NATS_OK)
         return lb_fail(why, bus_err(st), "publishing outbox row to %s: %s", subject,

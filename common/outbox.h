@@ -23,6 +23,8 @@
 
 /* Rows in flight (sent, not yet acked) at most; past it the publisher waits. */
 #define OUTBOX_WINDOW 4096
+/* How long a sent row waits for the stream's ack before it counts as refused (and is resent). */
+#define OUTBOX_PUBLISH_WAIT_MS 5000
 
 /* Queues a message; call inside the transaction that makes the change. */
 enum lb_err outbox_add(struct store *s, const char *subject, const char *msg_id,

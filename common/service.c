@@ -710,7 +710,7 @@ static void service_release(struct service *svc)
         natsSubscription_Destroy(svc->discovery_subs[i]);
     natsSubscription_Destroy(svc->rebuild_sub);
     if (svc->bus != NULL)
-        natsConnection_FlushTimeout(bus_conn(svc->bus), 1000);
+        bus_flush(svc->bus, 1000);
     bus_free(svc->bus);
     store_close(svc->store);
     metrics_free(svc->metrics);

@@ -566,6 +566,50 @@ size_t harness_wait_stream(jsCtx *js, const char *stream, const char *filter, si
     }
 }
 
+/* The dead letter among `msgs` whose reason's message mentions `needle`, parsed, or NULL. */
+static cJSON *find_dead_letter(natsMsg **msgs, size_t n, const char *needle)
+{
+    for (size_t i = 0; i < n; i++) {
+        cJSON *dl = cJSON_ParseWithLength(natsMsg_GetData(msgs[i]), natsMsg_GetDataLength(msgs[i]));
+        cJSON *reason = cJSON_GetObjectItem(dl, "reason");
+        const char *message = cJSON_GetStringValue(cJSON_GetObjectItem(reason, "message"));
+
+        if (message != NULL && strstr(message, needle) != NULL)
+            return dl;
+        cJSON_Delete(dl);
+    }
+    return NULL;
+}
+
+cJSON *harness_wait_dead_letter(jsCtx *js, const char *service, const char *code,
+                                const char *needle)
+{
+    int64_t deadline = now_ms() + HARNESS_WAIT_MS;
+    char subject[128];
+
+    snprintf(subject, sizeof(subject), "lb.dlq.%s", service);
+    for (;;) {
+        natsMsg **msgs;
+        size_t n = harness_stream_messages(js, "LB_DLQ", subject, &msgs);
+        cJSON *dl = find_dead_letter(msgs, n, needle);
+
+        harness_free_messages(msgs, n);
+        if (dl != NULL) {
+            cJSON *reason = cJSON_GetObjectItem(dl, "reason");
+
+            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(reason, "code")), code);
+            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(dl, "service")), service);
+            assert_true(cJSON_GetObjectItem(dl, "payload") != NULL ||
+                        cJSON_GetObjectItem(dl, "payload_base64") != NULL);
+            return dl;
+        }
+        if (now_ms() > deadline)
+            fail_msg("no dead letter %s mentioning \"%s\" among %zu on %s", code, needle, n,
+                     subject);
+        nats_Sleep(POLL_MS);
+    }
+}
+
 pid_t harness_lbctl_spawn(const struct nats_server *ns, const char *args, const char *out_path)
 {
     char command[2048];

@@ -124,6 +124,15 @@ void harness_free_messages(natsMsg **msgs, size_t n);
 /* Waits until the stream holds at least `count` such messages; returns how many it holds. */
 size_t harness_wait_stream(jsCtx *js, const char *stream, const char *filter, size_t count);
 
+/*
+ * Waits for the dead letter of `service` whose reason's message mentions `needle`, asserts its
+ * code, service and payload, and returns its parsed body (the caller frees it). Polls: the
+ * lb_events_dead_lettered_total metric counts a dead letter at its commit, the DLQ stream holds
+ * it once the outbox's publish arrives, a little later.
+ */
+cJSON *harness_wait_dead_letter(jsCtx *js, const char *service, const char *code,
+                                const char *needle);
+
 /* Runs build/lbctl `args` against `ns` from the source tree; stdout to `out_path`, stderr to
  * out_path.err. Returns its pid (harness_lbctl_wait reaps it and gives its exit code). */
 pid_t harness_lbctl_spawn(const struct nats_server *ns, const char *args, const char *out_path);

@@ -83,30 +83,10 @@ static void publish_increment(struct fixture *f, const char *id, const char *msg
     free(event);
 }
 
-/* Finds the dead letter whose reason mentions `needle`; asserts its shape. */
+/* Waits for the dead letter whose reason mentions `needle`, with `code` (harness). */
 static void assert_dead_letter(struct fixture *f, const char *code, const char *needle)
 {
-    natsMsg **msgs;
-    size_t n = harness_stream_messages(f->js, "LB_DLQ", "lb.dlq.tally", &msgs);
-    bool found = false;
-
-    for (size_t i = 0; i < n && !found; i++) {
-        cJSON *dl = cJSON_ParseWithLength(natsMsg_GetData(msgs[i]), natsMsg_GetDataLength(msgs[i]));
-        cJSON *reason = cJSON_GetObjectItem(dl, "reason");
-        const char *message = cJSON_GetStringValue(cJSON_GetObjectItem(reason, "message"));
-
-        if (message != NULL && strstr(message, needle) != NULL) {
-            found = true;
-            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(reason, "code")), code);
-            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(dl, "service")), "tally");
-            assert_true(cJSON_GetObjectItem(dl, "payload") != NULL ||
-                        cJSON_GetObjectItem(dl, "payload_base64") != NULL);
-        }
-        cJSON_Delete(dl);
-    }
-    harness_free_messages(msgs, n);
-    if (!found)
-        fail_msg("no dead letter with code %s mentioning \"%s\" among %zu", code, needle, n);
+    cJSON_Delete(harness_wait_dead_letter(f->js, "tally", code, needle));
 }
 
 static void test_event_applied(void **state)

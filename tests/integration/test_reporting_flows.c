@@ -658,6 +658,8 @@ static void test_lag_and_dead_letters(void **state)
             "{\"device\":\"d-9\",\"org\":\"cust-7\",\"kind\":\"tablet\",\"hostname\":\"x\"}");
     settle();
     harness_wait_metric(fx->svc.http_port, "lb_events_dead_lettered_total", before + 4);
+    /* Counted at the commit; in the stream once the outbox's publish arrives. */
+    harness_wait_stream(fx->js, "LB_DLQ", "lb.dlq.reporting", (size_t)before + 4);
     {
         natsMsg **msgs;
         size_t n = harness_stream_messages(fx->js, "LB_DLQ", "lb.dlq.reporting", &msgs);

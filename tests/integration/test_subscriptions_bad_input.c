@@ -313,27 +313,10 @@ static void test_duplicates_and_catalog(void **state)
     cJSON_Delete(list);
 }
 
-/* Finds the dead letter whose reason mentions `needle` and checks its code. */
+/* Waits for the dead letter whose reason mentions `needle`, with `code` (harness). */
 static void assert_dead_letter(struct fixture *f, const char *code, const char *needle)
 {
-    natsMsg **msgs;
-    size_t n = harness_stream_messages(f->js, "LB_DLQ", "lb.dlq.subscriptions", &msgs);
-    bool found = false;
-
-    for (size_t i = 0; i < n && !found; i++) {
-        cJSON *dl = cJSON_ParseWithLength(natsMsg_GetData(msgs[i]), natsMsg_GetDataLength(msgs[i]));
-        cJSON *reason = cJSON_GetObjectItem(dl, "reason");
-        const char *message = cJSON_GetStringValue(cJSON_GetObjectItem(reason, "message"));
-
-        if (message != NULL && strstr(message, needle) != NULL) {
-            found = true;
-            assert_string_equal(str(reason, "code"), code);
-        }
-        cJSON_Delete(dl);
-    }
-    harness_free_messages(msgs, n);
-    if (!found)
-        fail_msg("no dead letter %s mentioning \"%s\" among %zu", code, needle, n);
+    cJSON_Delete(harness_wait_dead_letter(f->js, "subscriptions", code, needle));
 }
 
 /* Publishes an event expected to be refused (type from the subject; `tenant` attribute). */

@@ -292,27 +292,10 @@ static size_t wait_events(struct fixture *f, const char *name, size_t count)
     return harness_wait_stream(f->js, "LB_USAGE", filter, count);
 }
 
-/* Finds a dead letter whose reason mentions `needle`, with `code`. */
+/* Waits for the dead letter whose reason mentions `needle`, with `code` (harness). */
 static void assert_dead_letter(struct fixture *f, const char *code, const char *needle)
 {
-    natsMsg **msgs;
-    size_t n = harness_stream_messages(f->js, "LB_DLQ", "lb.dlq.usage", &msgs);
-    bool found = false;
-
-    for (size_t i = 0; i < n && !found; i++) {
-        cJSON *dl = cJSON_ParseWithLength(natsMsg_GetData(msgs[i]), natsMsg_GetDataLength(msgs[i]));
-        cJSON *reason = cJSON_GetObjectItem(dl, "reason");
-        const char *message = cJSON_GetStringValue(cJSON_GetObjectItem(reason, "message"));
-
-        if (message != NULL && strstr(message, needle) != NULL) {
-            found = true;
-            assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(reason, "code")), code);
-        }
-        cJSON_Delete(dl);
-    }
-    harness_free_messages(msgs, n);
-    if (!found)
-        fail_msg("no dead letter %s mentioning \"%s\" among %zu", code, needle, n);
+    cJSON_Delete(harness_wait_dead_letter(f->js, "usage", code, needle));
 }
 
 /* dist-1 -> msp-3 -> {cust-7 -> site-1, cust-8}; dist-2 -> cust-9 (another tenant). */
