@@ -210,7 +210,9 @@ static enum lb_err vet_schema(const cJSON *schema, const char *file, int depth, 
             strncmp(kw->string, "x-", 2) != 0)
             return lb_fail(why, LB_EUNSUPPORTED, "schema keyword %s (in %s) is not supported",
                            kw->string, file);
-        if (listed(maps, kw->string) && cJSON_IsObject(kw)) {
+        /* Subschemas: the members of a map keyword, the items of a list keyword, or one. */
+        if ((listed(maps, kw->string) && cJSON_IsObject(kw)) ||
+            (listed(lists, kw->string) && cJSON_IsArray(kw))) {
             cJSON_ArrayForEach(sub, kw)
             {
                 if (err == LB_OK)
@@ -218,12 +220,6 @@ static enum lb_err vet_schema(const cJSON *schema, const char *file, int depth, 
             }
         } else if (listed(single, kw->string)) {
             err = vet_schema(kw, file, depth + 1, why);
-        } else if (listed(lists, kw->string) && cJSON_IsArray(kw)) {
-            cJSON_ArrayForEach(sub, kw)
-            {
-                if (err == LB_OK)
-                    err = vet_schema(sub, file, depth + 1, why);
-            }
         }
         if (err != LB_OK)
             return err;
@@ -549,11 +545,11 @@ static enum lb_err check_string(struct walk *w, const struct keywords *k, const 
     size_t len = min != NULL || max != NULL ? utf8_length(inst->valuestring) : 0;
     int64_t ms;
 
-    if (cJSON_IsNumber(min) && (double)len < min->valuedouble)
+    if (min != NULL && cJSON_IsNumber(min) && (double)len < min->valuedouble)
         return violation(w, "is shorter than %.0f characters", min->valuedouble);
-    if (cJSON_IsNumber(max) && (double)len > max->valuedouble)
+    if (max != NULL && cJSON_IsNumber(max) && (double)len > max->valuedouble)
         return violation(w, "is longer than %.0f characters", max->valuedouble);
-    if (cJSON_IsString(pattern)) {
+    if (pattern != NULL && cJSON_IsString(pattern)) {
         struct compiled_pattern *cp = pattern_of(w->set, pattern->valuestring);
 
         if (cp == NULL)
@@ -564,7 +560,7 @@ static enum lb_err check_string(struct walk *w, const struct keywords *k, const 
         if (!matches(cp, inst->valuestring))
             return violation(w, "does not match the pattern %s", pattern->valuestring);
     }
-    if (cJSON_IsString(format) && strcmp(format->valuestring, "date-time") == 0 &&
+    if (format != NULL && cJSON_IsString(format) && strcmp(format->valuestring, "date-time") == 0 &&
         envelope_parse_time(inst->valuestring, &ms) != LB_OK)
         return violation(w, "is not an RFC 3339 date-time");
     return LB_OK;
@@ -580,7 +576,7 @@ static enum lb_err check_number(struct walk *w, const struct keywords *k, const 
         const cJSON *b = k->bounds[i];
         bool ok;
 
-        if (!cJSON_IsNumber(b))
+        if (b == NULL || !cJSON_IsNumber(b))
             continue;
         ok = i == 0   ? v >= b->valuedouble
              : i == 1 ? v <= b->valuedouble
@@ -662,9 +658,9 @@ static enum lb_err check_array(struct walk *w, const char *file, const struct ke
     int i = 0;
     enum lb_err err;
 
-    if (cJSON_IsNumber(min) && n < min->valuedouble)
+    if (min != NULL && cJSON_IsNumber(min) && n < min->valuedouble)
         return violation(w, "has fewer than %.0f items", min->valuedouble);
-    if (cJSON_IsNumber(max) && n > max->valuedouble)
+    if (max != NULL && cJSON_IsNumber(max) && n > max->valuedouble)
         return violation(w, "has more than %.0f items", max->valuedouble);
     if (cJSON_IsTrue(k->unique_items)) {
         for (const cJSON *x = inst->child; x != NULL; x = x->next) {
@@ -844,7 +840,7 @@ static enum lb_err check(struct walk *w, const char *file, const cJSON *schema, 
     type = k.type;
     constant = k.constant;
     choices = k.choices;
-    if (cJSON_IsString(ref))
+    if (ref != NULL && cJSON_IsString(ref))
         err = check_ref(w, file, ref->valuestring, inst);
     if (err == LB_OK && type != NULL)
         err = check_type(w, type, inst);

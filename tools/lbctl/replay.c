@@ -364,7 +364,10 @@ static int read_log(struct replay *r, char *text)
         return LBCTL_INVALID;
     n = count >= CHECK_SPLIT_LINES ? CHECK_THREADS : 1;
     for (size_t j = 0; j < n; j++) {
-        jobs[j] = (struct check_job){.part = {.ctl = &jobs[j].ctl}, .ctl = *r->ctl, .lines = lines};
+        memset(&jobs[j], 0, sizeof(jobs[j]));
+        jobs[j].part.ctl = &jobs[j].ctl;
+        jobs[j].ctl = *r->ctl;
+        jobs[j].lines = lines;
         jobs[j].ctl.schemas = NULL;
         jobs[j].first = count * j / n;
         jobs[j].last = count * (j + 1) / n;
