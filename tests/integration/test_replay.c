@@ -25,7 +25,8 @@
 
 #define LOG_FILE "tests/scenarios/tally_counters.ndjson"
 
-static const char *const virtual_clock[] = {"LB_CLOCK=virtual", NULL};
+/* A SIGKILLed service's unacked events come back after the ack wait; lbctl's own wait is 30 s. */
+static const char *const virtual_clock[] = {"LB_CLOCK=virtual", "LB_ACK_WAIT=1s", NULL};
 
 struct system {
     struct nats_server ns;
