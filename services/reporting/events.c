@@ -263,6 +263,9 @@ enum lb_err rep_on_license(struct service *svc, const struct envelope *ev, struc
         err = apply_deployment(s, ev->tenant, change, &l, deployment, why);
     if (err != LB_OK)
         return err;
+    /* Scans counted and check-ins move usage, not the license's terms: not in its history. */
+    if (strcmp(change, "license_scans_counted") == 0 || strcmp(change, "license_checked_in") == 0)
+        return rep_progress(svc, ev, why);
     before = print_member(ev->data, "before");
     after = print_member(ev->data, "after");
     err =

@@ -39,6 +39,8 @@ static const struct service_event events[] = {
     {"licensebus.licensing.license_expiring.v1", rep_on_license},
     {"licensebus.licensing.license_expired.v1", rep_on_license},
     {"licensebus.licensing.scan_limit_reached.v1", rep_on_license},
+    {"licensebus.licensing.license_scans_counted.v1", rep_on_license}, /* scans_used, no history */
+    {"licensebus.licensing.license_checked_in.v1", rep_on_license},    /* last_seen, no history */
     {"licensebus.licensing.product_added.v1", rep_on_product},
     {"licensebus.licensing.product_updated.v1", rep_on_product},
     {"licensebus.subscriptions.subscription_changed.v1", rep_on_subscription},
@@ -74,8 +76,6 @@ static const char *const ignores[] = {
     "licensebus.usage.overconsumption_started.v1",
     "licensebus.usage.overconsumption_ended.v1",
     "licensebus.usage.device_association_refused.v1",
-    "licensebus.licensing.license_scans_counted.v1", /* scans_used arrives with the next snapshot */
-    "licensebus.licensing.license_checked_in.v1",
     "licensebus.usage.state_changed.v1", /* usage's journal, for its own rebuilds */
     NULL,
 };

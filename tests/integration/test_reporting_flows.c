@@ -798,6 +798,37 @@ static void test_org_moves(void **state)
     free(overview_before);
 }
 
+/* Scans counted and check-ins update the license's usage now, without a history entry. */
+static void test_scans_and_check_ins(void **state)
+{
+    cJSON *r, *c8, *lic;
+
+    (void)state;
+    license("license_issued", "L7", "AAAA-0007", "cloud", "cloud", "2027-10-31", "[\"cust-8\"]", 1,
+            0, NULL);
+    /* The same version (scans are no change of terms), 700 scans used (the helper's 7 x 100). */
+    license("license_scans_counted", "L7", "AAAA-0007", "cloud", "cloud", "2027-10-31",
+            "[\"cust-8\"]", 1, 7, NULL);
+    license("license_checked_in", "L1", "AAAA-0001", "core", "on_premises", "2027-10-31",
+            "[\"cust-7\",\"sub-7a\"]", 2, 1,
+            "{\"instance\":\"inst-1\",\"host\":\"h1.example\",\"product_version\":\"5.2\","
+            "\"who\":\"ana\",\"activated_at\":\"2026-11-02T00:00:00.000Z\","
+            "\"last_seen\":\"2026-11-02T00:00:00.000Z\"}");
+    settle();
+    r = ask("customer_orgs", "{" CALLER "}");
+    c8 = find(cJSON_GetObjectItem(r, "orgs"), "org", "cust-8");
+    lic = find(cJSON_GetObjectItem(c8, "cloud"), "key", "AAAA-0007");
+    assert_non_null(lic);
+    assert_int_equal(cJSON_GetObjectItem(lic, "scans_used")->valueint, 700);
+    cJSON_Delete(r);
+    r = ask("license_history", "{" CALLER ",\"key\":\"AAAA-0007\"}");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "entries")), 1); /* issued */
+    cJSON_Delete(r);
+    r = ask("license_history", "{" CALLER ",\"key\":\"AAAA-0001\"}");
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(r, "entries")), 2); /* no check-in */
+    cJSON_Delete(r);
+}
+
 /* Stop, start on an empty data dir, replay the streams: the same bytes. */
 static void test_rebuild(void **state)
 {
@@ -841,7 +872,8 @@ int main(void)
         cmocka_unit_test(test_customer_orgs), cmocka_unit_test(test_authorization),
         cmocka_unit_test(test_bad_input),     cmocka_unit_test(test_overview_history_consumption),
         cmocka_unit_test(test_exports),       cmocka_unit_test(test_lag_and_dead_letters),
-        cmocka_unit_test(test_org_moves),     cmocka_unit_test(test_rebuild),
+        cmocka_unit_test(test_org_moves),     cmocka_unit_test(test_scans_and_check_ins),
+        cmocka_unit_test(test_rebuild),
     };
 
     return cmocka_run_group_tests(tests, setup, teardown);
