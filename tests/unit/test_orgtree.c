@@ -289,6 +289,30 @@ static void test_each_in_subtree(void **state)
     assert_string_equal(l.ids[3], "sub2");
 }
 
+/* A subtree is an index range of paths: "cust1" must not take "cust10" (a longer id) along. */
+static void test_subtree_range_stops_at_longer_ids(void **state)
+{
+    struct store *s = *state;
+    struct listing l = {0};
+
+    build_tree(s);
+    CREATE(s, "cust10", "\"msp1\"", "customer");
+    CREATE(s, "cust1-a", "\"msp1\"", "customer");
+    CREATE(s, "sub10", "\"cust10\"", "suborg");
+    assert_int_equal(orgtree_each_in_subtree(s, "dist", "cust1", collect, &l, NULL), LB_OK);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.ids[0], "cust1");
+    assert_string_equal(l.ids[1], "sub1");
+    assert_string_equal(l.ids[2], "sub2");
+    /* A move takes exactly its subtree: cust10 and its sub-org stay where they are. */
+    assert_int_equal(apply(s, "dist", "org_moved", "{\"org\":\"cust1\",\"parent\":\"msp2\"}", NULL),
+                     LB_OK);
+    assert_true(within(s, "msp2", "sub2"));
+    assert_true(within(s, "msp1", "sub10"));
+    assert_true(within(s, "msp1", "cust1-a"));
+    assert_false(within(s, "msp2", "cust10"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +320,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_create_is_idempotent_and_refuses_conflicts, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_move_carries_the_subtree, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_subtree_range_stops_at_longer_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rename_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tenants_are_separate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_caller, setup, teardown),
