@@ -214,6 +214,8 @@ static size_t events_named(struct fixture *f, const char *tenant, const char *na
     natsMsg **msgs;
     size_t n;
 
+    /* A reply or an applied count means committed and sent; an empty outbox means stored. */
+    harness_wait_metric_at_most(f->svc.http_port, "lb_outbox_pending", 0);
     snprintf(filter, sizeof(filter), "lb.evt.licensing.%s.%s", tenant, name);
     n = harness_stream_messages(f->js, "LB_LICENSING", filter, &msgs);
     harness_free_messages(msgs, n);
