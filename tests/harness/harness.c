@@ -644,7 +644,8 @@ char *harness_slurp(const char *path)
     char *text;
     long size;
 
-    assert_non_null(f);
+    if (f == NULL)
+        return NULL;
     fseek(f, 0, SEEK_END);
     size = ftell(f);
     rewind(f);
@@ -659,6 +660,8 @@ void harness_assert_same_file(const char *a, const char *b)
 {
     char *x = harness_slurp(a), *y = harness_slurp(b);
 
+    assert_non_null(x);
+    assert_non_null(y);
     if (strcmp(x, y) != 0)
         fail_msg("%s and %s differ:\n--- %s\n--- %s", a, b, x, y);
     assert_true(strlen(x) > 0);

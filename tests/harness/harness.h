@@ -138,7 +138,7 @@ cJSON *harness_wait_dead_letter(jsCtx *js, const char *service, const char *code
 pid_t harness_lbctl_spawn(const struct nats_server *ns, const char *args, const char *out_path);
 int harness_lbctl_wait(pid_t pid);
 
-/* A whole file, NUL-terminated (the caller frees it); asserts it can be read. */
+/* A whole file, NUL-terminated (the caller frees it); NULL when it does not exist. */
 char *harness_slurp(const char *path);
 /* Asserts two files hold the same non-empty bytes, showing both when they differ. */
 void harness_assert_same_file(const char *a, const char *b);

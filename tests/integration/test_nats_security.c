@@ -39,22 +39,6 @@ static void on_error(natsConnection *nc, natsSubscription *sub, natsStatus err, 
     pthread_mutex_unlock(&v->lock);
 }
 
-static char *read_file(const char *path)
-{
-    FILE *f = fopen(path, "r");
-    char *text;
-    long len;
-
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    rewind(f);
-    text = calloc(1, (size_t)len + 1);
-    assert_int_equal(fread(text, 1, (size_t)len, f), (size_t)len);
-    fclose(f);
-    return text;
-}
-
 static natsConnection *connect_as(const struct nats_server *ns, const char *user,
                                   struct violations *v)
 {
@@ -119,7 +103,8 @@ static void test_permissions(void **state)
         setenv(name, value, 1);
     }
     snprintf(path, sizeof(path), "%s/deploy/nats/auth.conf", getenv("LB_SOURCE_DIR"));
-    auth = read_file(path);
+    auth = harness_slurp(path);
+    assert_non_null(auth);
     harness_nats_start(&ns, auth);
     free(auth);
     harness_tmpdir(data, "data");

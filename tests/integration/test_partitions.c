@@ -29,20 +29,11 @@
 static char *mapping_config(void)
 {
     char path[512];
-    FILE *f;
-    long size;
     char *text, *at;
 
     snprintf(path, sizeof(path), "%s/deploy/nats/partitions.conf", getenv("LB_SOURCE_DIR"));
-    f = fopen(path, "r");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    rewind(f);
-    text = calloc(1, (size_t)size + 1);
+    text = harness_slurp(path);
     assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
     /* "partition(4," twice: the shipped count becomes PARTITIONS. */
     while ((at = strstr(text, "partition(4,")) != NULL)
         at[10] = '0' + PARTITIONS;

@@ -111,6 +111,7 @@ static void test_bad_log_publishes_nothing(void **state)
     assert_int_equal(lbctl(&s, command, out), 3);
     snprintf(command, sizeof(command), "%s.err", out);
     err = harness_slurp(command);
+    assert_non_null(err);
     if (strstr(err, "line 4") == NULL || strstr(err, "/data/amount") == NULL)
         fail_msg("lbctl said: %s", err);
     free(err);
@@ -135,6 +136,7 @@ static void test_bad_log_publishes_nothing(void **state)
     assert_int_equal(lbctl(&s, command, out), 3);
     snprintf(command, sizeof(command), "%s.err", out);
     err = harness_slurp(command);
+    assert_non_null(err);
     if (strstr(err, "line 15000:") == NULL || strstr(err, "line 25000") != NULL)
         fail_msg("lbctl said: %s", err);
     free(err);

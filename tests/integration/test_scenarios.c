@@ -24,28 +24,10 @@
 
 static const char *const virtual_clock[] = {"LB_CLOCK=virtual", NULL};
 
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    char *text;
-    long size;
-
-    if (f == NULL)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    size = ftell(f);
-    rewind(f);
-    text = calloc(1, (size_t)size + 1);
-    assert_non_null(text);
-    assert_int_equal(fread(text, 1, (size_t)size, f), (size_t)size);
-    fclose(f);
-    return text;
-}
-
 /* The services a log's header asks for, else every service built. */
 static size_t services_of(const char *log, char names[SERVICES_MAX][32])
 {
-    char *text = slurp(log);
+    char *text = harness_slurp(log);
     char *nl = text ? strchr(text, '\n') : NULL;
     cJSON *header, *list, *item;
     size_t n = 0;
@@ -111,13 +93,13 @@ static int run_scenario(const char *log, const char *name)
              getenv("LB_BINARY_DIR"), ns.url, log, out);
     status = system(command);
     status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    got = slurp(out);
+    got = harness_slurp(out);
     printf("--- %s (services:", name);
     for (size_t i = 0; i < n; i++)
         printf(" %s", names[i]);
     printf(") exit %d\n%s", status, got ? got : "");
     snprintf(expected, sizeof(expected), "%s.expected", log);
-    want = slurp(expected);
+    want = harness_slurp(expected);
     if (status == 0 && want != NULL && strcmp(want, got) != 0) {
         printf("--- differs from %s\n", expected);
         status = 100;
