@@ -200,6 +200,17 @@ static void wait_consumer_idle(jsCtx *js, const char *stream, const char *durabl
     }
 }
 
+static void wait_metric_at_most(int port, const char *sample, double value)
+{
+    int64_t deadline = clock_mono_ns() + (int64_t)SEED_TIMEOUT_MS * 1000000;
+
+    while (harness_metric(port, sample) > value) {
+        if (clock_mono_ns() > deadline)
+            fail_msg("%s stayed at %.0f > %.0f", sample, harness_metric(port, sample), value);
+        sleep_ms(20);
+    }
+}
+
 static void wait_metric(int port, const char *sample, double value, int poll_ms)
 {
     int64_t deadline = clock_mono_ns() + (int64_t)SEED_TIMEOUT_MS * 1000000;
@@ -342,8 +353,8 @@ static void install_devices(jsCtx *js, const struct service_proc *svc, int64_t t
     }
     publish_complete(js);
     wait_consumer_idle(js, "LB_AGENTS", "usage-agents");
-    /* ... and usage's own events (its journal) read back before the service stops. */
-    wait_consumer_idle(js, "LB_USAGE", "usage-usage");
+    /* ... and usage's own events (its journal) stored before the service stops. */
+    wait_metric_at_most(svc->http_port, "lb_outbox_pending", 0);
     if (metric0(svc->http_port, "lb_events_dead_lettered_total") > 0)
         fail_msg("installing devices dead-lettered %.0f events",
                  metric0(svc->http_port, "lb_events_dead_lettered_total"));

@@ -329,18 +329,21 @@ enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, str
     return LB_OK;
 }
 
-enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
-                                struct lb_why *why)
+enum lb_err bus_consumer_backlog(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
+                                 uint64_t *ret_backlog, struct lb_why *why)
 {
     jsConsumerInfo *ci = NULL;
     jsErrCode jerr = 0;
     natsStatus s = js_GetConsumerInfo(&ci, b->js, c->stream, c->durable, NULL, &jerr);
 
-    jsConsumerInfo_Destroy(ci);
     if (s == NATS_OK || s == NATS_NOT_FOUND) {
         *ret_exists = s == NATS_OK;
+        if (ret_backlog != NULL)
+            *ret_backlog = s == NATS_OK ? ci->NumPending + (uint64_t)ci->NumAckPending : 0;
+        jsConsumerInfo_Destroy(ci);
         return LB_OK;
     }
+    jsConsumerInfo_Destroy(ci);
     return lb_fail(why, LB_EUNAVAILABLE, "consumer %s on %s: %s (JetStream error %d)", c->durable,
                    c->stream, natsStatus_GetText(s), (int)jerr);
 }

@@ -99,9 +99,13 @@ enum lb_err bus_ensure_consumer(struct bus *b, const struct bus_consumer *c, str
 /* Deletes the durable consumer (LB_OK when it was not there). */
 enum lb_err bus_delete_consumer(struct bus *b, const struct bus_consumer *c, struct lb_why *why);
 
-/* Sets *ret_exists to whether the durable consumer is there (LB_OK when the answer is known). */
-enum lb_err bus_consumer_exists(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
-                                struct lb_why *why);
+/*
+ * Sets *ret_exists to whether the durable consumer is there and, when
+ * ret_backlog is given, *ret_backlog to what it has not delivered plus what
+ * it delivered unacknowledged (LB_OK when the answer is known).
+ */
+enum lb_err bus_consumer_backlog(struct bus *b, const struct bus_consumer *c, bool *ret_exists,
+                                 uint64_t *ret_backlog, struct lb_why *why);
 
 /*
  * Publishes `len` bytes to `subject` through JetStream and waits for the

@@ -267,6 +267,9 @@ static void handle_request(struct service *svc, struct work *w)
     (*ep->metric_requests)++;
     if (reply_to == NULL || reply_to[0] == '\0')
         err = lb_fail(&why, LB_EINVAL, "request on %s has no reply subject", ep->subject);
+    else if (svc->catching_up)
+        err = lb_fail(&why, LB_EUNAVAILABLE,
+                      "the service is rebuilding its database from its own stream; retry later");
     else
         err = run_endpoint(svc, w, request_id, given, &why);
     if (err != LB_OK) {

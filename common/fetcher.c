@@ -37,7 +37,7 @@ static void fetcher_run(void *arg)
     struct fetcher *f = arg;
     struct service *svc = f->svc;
 
-    while (!atomic_load(&svc->stopping)) {
+    while (!atomic_load(&svc->stopping) && !atomic_load(&f->retire)) {
         if (pull_receive(f->pull, FETCH_WAIT_MS, queue_message, f) > 0)
             uv_async_send(&svc->wake);
     }

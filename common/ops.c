@@ -3,7 +3,8 @@
  *
  *   /healthz  200 while the loop thread runs (it answers this itself)
  *   /readyz   200 when NATS is connected, the streams and consumers are
- *             ensured and the database is open; 503 with the failing checks
+ *             ensured, the database is open and, if it is new, has read
+ *             its own stream to the end (D28); 503 with the failing checks
  *   /metrics  Prometheus text format
  */
 #include <stdio.h>
@@ -68,11 +69,14 @@ void ops_handle(void *ctx, const char *path, struct http_response *ret)
         bool database = database_answers(svc);
         cJSON *checks = cJSON_AddObjectToObject(body, "checks");
 
-        cJSON_AddBoolToObject(body, "ready", nats && svc->ready && database);
+        bool ready = nats && svc->ready && database && !svc->catching_up;
+
+        cJSON_AddBoolToObject(body, "ready", ready);
         cJSON_AddBoolToObject(checks, "nats", nats);
         cJSON_AddBoolToObject(checks, "jetstream", svc->ready);
         cJSON_AddBoolToObject(checks, "database", database);
-        respond_json(ret, nats && svc->ready && database ? 200 : 503, body);
+        cJSON_AddBoolToObject(checks, "caught_up", !svc->catching_up);
+        respond_json(ret, ready ? 200 : 503, body);
     } else if (strcmp(path, "/metrics") == 0) {
         cJSON_Delete(body);
         refresh_gauges(svc);

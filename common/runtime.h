@@ -88,6 +88,9 @@ struct fetcher {
     uv_thread_t thread;
     bool started;
     atomic_bool exited;
+    bool own;           /* reads a domain the service produces (catch_up.c) */
+    bool catch_up;      /* ... and runs until it has delivered everything */
+    atomic_bool retire; /* it has: the thread stops (read by the fetcher thread) */
 };
 
 enum work_kind { WORK_REQUEST, WORK_EVENT, WORK_DISCOVERY };
@@ -144,6 +147,7 @@ struct service {
     int partition;     /* LB_PARTITION k/N: k, or -1 when serving every tenant */
     int partitions;    /* N, or 0 */
     bool new_database; /* created by this start: consumers replay the streams (D16) */
+    bool catching_up;  /* own consumers still read a new database's own stream (D28) */
     natsSubscription *discovery_subs[DISCOVERY_SUBS];
     natsSubscription *rebuild_sub; /* lb.adm.<service>.rebuild */
     bool rebuild;                  /* --rebuild: start on a new, empty database */
@@ -193,6 +197,11 @@ void dispatch_forget_outbox(struct service *svc);
 void dispatch_on_publish_ack(void *ctx);
 enum lb_err dispatch_sweep(struct service *svc, int64_t now_ms);
 void dispatch_on_request(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure);
+
+/* catch_up.c */
+enum lb_err catch_up_plan(struct service *svc, struct lb_why *why);
+bool catch_up_holds(const struct service *svc, const struct fetcher *f);
+bool catch_up_check(struct service *svc);
 
 /* fetcher.c */
 enum lb_err fetcher_start(struct fetcher *f, struct lb_why *why);

@@ -232,6 +232,7 @@ static enum lb_err plan_fetcher(struct service *svc, const char *domain, const c
         step *= 2;
     }
     atomic_init(&f->exited, false);
+    atomic_init(&f->retire, false);
     svc->fetcher_count++;
     return LB_OK;
 }
@@ -306,17 +307,25 @@ static enum lb_err setup_jetstream(struct service *svc, struct lb_why *why)
         log_info("new database: consumers start from the beginning of their streams");
         svc->new_database = false;
     }
-    for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++)
-        err = bus_ensure_consumer(svc->bus, &svc->fetchers[i].consumer, why);
+    /* An own consumer exists only while a new database catches up (D28). */
     for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
-        if (!svc->fetchers[i].started)
+        struct fetcher *f = &svc->fetchers[i];
+
+        if (f->own && !f->catch_up)
+            err = bus_delete_consumer(svc->bus, &f->consumer, why);
+        else
+            err = bus_ensure_consumer(svc->bus, &f->consumer, why);
+    }
+    for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
+        if (!svc->fetchers[i].started && !catch_up_holds(svc, &svc->fetchers[i]))
             err = fetcher_start(&svc->fetchers[i], why);
     }
     if (err != LB_OK)
         return err;
     svc->ready = true;
-    log_info("ready: %zu consumers, clock %s", svc->fetcher_count,
-             svc->clock.mode == CLOCK_VIRTUAL ? "virtual" : "wall");
+    log_info("ready: %zu consumers, clock %s%s", svc->fetcher_count,
+             svc->clock.mode == CLOCK_VIRTUAL ? "virtual" : "wall",
+             svc->catching_up ? "; catching up with its own stream first" : "");
     return LB_OK;
 }
 
@@ -337,7 +346,9 @@ static void check_consumers(struct service *svc, int64_t wall_ms)
         const struct bus_consumer *c = &svc->fetchers[i].consumer;
         bool exists = true;
 
-        if (bus_consumer_exists(svc->bus, c, &exists, &why) != LB_OK || exists)
+        if (!svc->fetchers[i].started || atomic_load(&svc->fetchers[i].retire))
+            continue;
+        if (bus_consumer_backlog(svc->bus, c, &exists, NULL, &why) != LB_OK || exists)
             continue;
         log_warn("consumer %s on %s disappeared; re-creating it", c->durable, c->stream);
         if (ensure_domain_stream(svc, svc->fetchers[i].domain, &why) != LB_OK ||
@@ -358,7 +369,9 @@ static void on_wake(uv_async_t *handle)
  *     acked rows no batch has deleted yet (the service is idle);
  *  3. every CONSUMER_CHECK_MS, re-create a consumer that disappeared;
  *  4. run the clock-driven sweep on the wall clock when it is due
- *     (on the virtual clock, clock events run it instead).
+ *     (on the virtual clock, clock events run it instead);
+ *  5. while a new database reads its own stream, see whether it reached the
+ *     end, and then start the other consumers (catch_up.c).
  */
 static void on_tick(uv_timer_t *timer)
 {
@@ -368,10 +381,14 @@ static void on_tick(uv_timer_t *timer)
 
     if (!svc->ready && setup_jetstream(svc, &why) != LB_OK)
         log_debug("JetStream not ready yet: %s", why.text);
+    if (catch_up_check(svc) && setup_jetstream(svc, &why) != LB_OK) {
+        log_warn("starting the other consumers: %s (retried)", why.text);
+        svc->ready = false;
+    }
     dispatch_flush_outbox(svc);
     dispatch_forget_outbox(svc);
     check_consumers(svc, clock_wall_ms());
-    if (svc->clock.mode == CLOCK_WALL && svc->def->sweep != NULL &&
+    if (svc->clock.mode == CLOCK_WALL && svc->def->sweep != NULL && !svc->catching_up &&
         now - svc->last_sweep_ms >= svc->cfg.sweep_interval_ms) {
         if (store_begin(svc->store, &why) != LB_OK) {
             log_error("sweep postponed: %s", why.text);
@@ -668,6 +685,8 @@ static enum lb_err service_start(struct service *svc, struct lb_why *why)
         err = register_metrics(svc) == LB_OK ? LB_OK : lb_fail(why, LB_ENOMEM, "out of memory");
     if (err == LB_OK)
         err = plan_fetchers(svc, why);
+    if (err == LB_OK)
+        err = catch_up_plan(svc, why);
     if (err != LB_OK)
         return err;
     if (svc->partition >= 0)

@@ -32,10 +32,7 @@ static enum lb_err open_request(struct service *svc, const struct request *req,
                                 const char *const *known, struct caller *ret_caller,
                                 struct lb_why *why)
 {
-    enum lb_err err = lic_restore_gate(svc, why);
-
-    if (err == LB_OK)
-        err = json_check_members(req->body, known, why);
+    enum lb_err err = json_check_members(req->body, known, why);
 
     if (err == LB_OK)
         err = caller_decode(service_store(svc), req->body, ret_caller, why);
@@ -343,9 +340,7 @@ LIC_ENDPOINT(lic_product_add)
     const char *text;
     enum lb_err err;
 
-    err = lic_restore_gate(svc, why);
-    if (err == LB_OK)
-        err = json_check_members(req->body, known, why);
+    err = json_check_members(req->body, known, why);
     if (err == LB_OK)
         err = get_product_id(req->body, &text, why);
     if (err != LB_OK)
@@ -398,9 +393,6 @@ LIC_ENDPOINT(lic_product_update)
     bool shown = false;
     enum lb_err err;
 
-    err = lic_restore_gate(svc, why);
-    if (err != LB_OK)
-        return err;
     if (cJSON_GetObjectItemCaseSensitive(req->body, "delivery") != NULL)
         return lb_fail(why, LB_EINVAL, "delivery: cannot change (licenses count by it)");
     err = json_check_members(req->body, known, why);

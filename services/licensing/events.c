@@ -390,11 +390,8 @@ enum lb_err lic_on_ordered(struct service *svc, const struct envelope *ev, struc
     bool restored = false;
     enum lb_err err;
 
-    /* While a rebuild restores the licensing stream, orders wait (retried); one whose
-     * license came back with it is done. */
-    err = lic_restore_gate(svc, why);
-    if (err == LB_OK)
-        err = lic_restore_covered(svc, ev, &restored, why);
+    /* An order whose license came back with a rebuild (D22, D28) is done. */
+    err = lic_restore_covered(svc, ev, &restored, why);
     if (err != LB_OK || restored)
         return err;
     if (ev->data == NULL)
@@ -447,11 +444,9 @@ enum lb_err lic_on_scans(struct service *svc, const struct envelope *ev, struct 
     cJSON *a;
     enum lb_err err;
 
-    /* While a rebuild restores the licensing stream, counts wait (retried); one that came back
-     * with it (in its own event's scans_used) is not added again. */
-    err = lic_restore_gate(svc, why);
-    if (err == LB_OK)
-        err = lic_restore_covered(svc, ev, &restored, why);
+    /* A count that came back with a rebuild (in its own event's scans_used) is not added
+     * again. */
+    err = lic_restore_covered(svc, ev, &restored, why);
     if (err != LB_OK || restored)
         return err;
     if (ev->data == NULL)

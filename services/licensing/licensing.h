@@ -51,26 +51,13 @@
 /* The service's own settings. */
 struct lic_config {
     int64_t expiring_window_ms; /* a license is Expiring this long before its expiration */
-    bool restore;               /* a new database restores from the licensing stream first */
-    int64_t restore_quiet_ms;   /* a restore is complete once that stream is quiet this long */
-};
-
-/* Where a database is in a rebuild (table restore; restore.c). */
-enum lic_phase {
-    LIC_PHASE_DONE = 0,      /* serving */
-    LIC_PHASE_NEW = 1,       /* created by this start, not decided yet */
-    LIC_PHASE_RESTORING = 2, /* applying its own stream; other input waits */
 };
 
 /* The service's memory (service_state), owned by the loop thread. */
 struct lic_state {
-    bool phase_known; /* `phase` read from the database */
-    enum lic_phase phase;
-    int64_t first_check_ms;   /* wall time the restore was first looked at by this process */
-    int64_t last_restored_ms; /* wall time an own event last changed the database */
-    double *metric_own;       /* lb_licensing_own_events_total */
-    double *metric_restored;  /* lb_licensing_restored_total */
-    double *metric_skipped;   /* lb_licensing_restored_skips_total */
+    double *metric_own;      /* lb_licensing_own_events_total */
+    double *metric_restored; /* lb_licensing_restored_total */
+    double *metric_skipped;  /* lb_licensing_restored_skips_total */
 };
 
 enum lic_delivery { LIC_ON_PREMISES, LIC_CLOUD };
@@ -252,8 +239,6 @@ enum lb_err lic_store_cause_add(struct store *s, const char *cause, struct lb_wh
 /* Was the effect of `cause` restored? Forgets it (*ret_restored true) if so: it is used once. */
 enum lb_err lic_store_cause_take(struct store *s, const char *cause, bool *ret_restored,
                                  struct lb_why *why);
-enum lb_err lic_store_phase_get(struct store *s, enum lic_phase *ret, struct lb_why *why);
-enum lb_err lic_store_phase_set(struct store *s, enum lic_phase phase, struct lb_why *why);
 
 /* ---- events.c: emitting changes, consumed events ---- */
 /* The license as JSON (its full state at `now_ms`); NULL when out of memory. */
@@ -302,12 +287,6 @@ enum lb_err lic_on_scans(struct service *svc, const struct envelope *ev, struct 
 /* Applies an own license event if it is newer than the row (a rebuild); else nothing. */
 enum lb_err lic_on_own_license(struct service *svc, const struct envelope *ev, struct lb_why *why);
 enum lb_err lic_on_own_product(struct service *svc, const struct envelope *ev, struct lb_why *why);
-/*
- * LB_OK when the service serves normally; LB_EUNAVAILABLE while a rebuild
- * restores the database from the licensing stream (requests are refused,
- * platform events retried, sweeps skipped until then).
- */
-enum lb_err lic_restore_gate(struct service *svc, struct lb_why *why);
 /*
  * For a consumed platform event: *ret_restored true when its effect came
  * back with the restore (its own event was applied), so it must not apply

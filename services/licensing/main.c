@@ -2,10 +2,6 @@
  * main.c - runs the licensing service with its tables; nothing else.
  */
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "licensing.h"
 
@@ -80,12 +76,6 @@ static const struct config_entry config[] = {
     {"LB_LICENSING_EXPIRING_WINDOW", "30d", CONFIG_MILLIS,
      offsetof(struct lic_config, expiring_window_ms), 1, 366LL * 86400000LL,
      "a license is Expiring this long before its expiration"},
-    {"LB_LICENSING_RESTORE", "false", CONFIG_BOOL, offsetof(struct lic_config, restore), 0, 0,
-     "a new database restores from the licensing stream before anything else (set by --rebuild "
-     "and lbctl rebuild; set it for an empty volume)"},
-    {"LB_LICENSING_RESTORE_QUIET", "10s", CONFIG_MILLIS,
-     offsetof(struct lic_config, restore_quiet_ms), 100, 3600000,
-     "a restore is complete once the licensing stream has brought nothing new for this long"},
 };
 
 static const struct service_def licensing = {
@@ -108,29 +98,10 @@ static const struct service_def licensing = {
     .config_size = sizeof(struct lic_config),
 };
 
-/*
- * A start that rebuilds (--rebuild, or the marker `lbctl rebuild` leaves
- * next to the database: docs/replay.md) restores from the licensing stream
- * first: LB_LICENSING_RESTORE for this process.
- */
-static bool rebuilding(int argc, char **argv)
-{
-    const char *dir = getenv("LB_DATA_DIR");
-    char marker[4200];
-
-    if (argc == 2 && strcmp(argv[1], "--rebuild") == 0)
-        return true;
-    (void)snprintf(marker, sizeof(marker), "%s/licensing.db.rebuild",
-                   dir != NULL && dir[0] != '\0' ? dir : "./data");
-    return access(marker, F_OK) == 0;
-}
-
 int main(int argc, char **argv)
 {
     struct service_def def = licensing;
 
-    if (rebuilding(argc, argv) && setenv("LB_LICENSING_RESTORE", "true", 1) != 0)
-        return 1;
     def.migration_count = lic_migration_count;
     return service_main(&def, argc, argv);
 }

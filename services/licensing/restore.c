@@ -8,20 +8,17 @@
  * written. After a rebuild emptied the database, the licenses, products,
  * deployments and history come back, in the stream's order.
  *
- * A rebuild (LB_LICENSING_RESTORE on a new database; --rebuild and
- * `lbctl rebuild` set it) restores first: until the licensing stream has
- * brought nothing new for LB_LICENSING_RESTORE_QUIET, the platform events
- * that change licenses (orders, scan counts) are retried, sweeps do nothing
- * and requests are refused, because each would act on a half-restored
- * state and emit what the original never did. Afterwards a platform event
- * whose effect came back (an own event named it as its cause) is
+ * Own events are consumed only while a new database catches up (D28): the
+ * runtime reads the licensing stream to its end before it starts the
+ * platform consumers, the clock and the sweeps, and refuses requests until
+ * then, so nothing acts on a half-restored state. Afterwards a platform
+ * event whose effect came back (an own event named it as its cause) is
  * acknowledged without being applied again; any other is applied as usual.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "clock.h"
 #include "envelope.h"
 #include "json_strict.h"
 #include "licensing.h"
@@ -44,72 +41,35 @@ static int64_t window_ms(const struct service *svc)
     return ((const struct lic_config *)service_config(svc))->expiring_window_ms;
 }
 
-/* The phase of the database; a new one is decided on first use, by LB_LICENSING_RESTORE. */
-static enum lb_err current_phase(struct service *svc, enum lic_phase *ret, struct lb_why *why)
+/* The restore's counters, made on first use. */
+static enum lb_err ensure_metrics(struct service *svc, struct lb_why *why)
 {
-    const struct lic_config *cfg = service_config(svc);
     struct lic_state *st = lic_state(svc);
-    enum lb_err err;
 
-    if (st->phase_known) {
-        *ret = st->phase;
+    if (st->metric_own != NULL)
         return LB_OK;
-    }
     st->metric_own =
         service_metric(svc, false, "lb_licensing_own_events_total",
-                       "Events of its own domain consumed back (applied only when newer)");
+                       "Events of its own domain consumed back (a new database catching up)");
     st->metric_restored = service_metric(svc, false, "lb_licensing_restored_total",
                                          "Own events that changed the database (a restore)");
     st->metric_skipped =
         service_metric(svc, false, "lb_licensing_restored_skips_total",
                        "Platform events not applied again: their effect came with a restore");
-    if (st->metric_own == NULL || st->metric_restored == NULL || st->metric_skipped == NULL)
+    if (st->metric_own == NULL || st->metric_restored == NULL || st->metric_skipped == NULL) {
+        st->metric_own = NULL;
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    err = lic_store_phase_get(service_store(svc), &st->phase, why);
-    if (err == LB_OK && st->phase == LIC_PHASE_NEW) {
-        st->phase = cfg->restore ? LIC_PHASE_RESTORING : LIC_PHASE_DONE;
-        err = lic_store_phase_set(service_store(svc), st->phase, why);
-        if (err == LB_OK && st->phase == LIC_PHASE_RESTORING)
-            log_warn("new database: restoring from the licensing stream before anything else");
     }
-    if (err != LB_OK)
-        return err;
-    st->phase_known = true;
-    *ret = st->phase;
-    return LB_OK;
-}
-
-enum lb_err lic_restore_gate(struct service *svc, struct lb_why *why)
-{
-    const struct lic_config *cfg = service_config(svc);
-    struct lic_state *st = lic_state(svc);
-    enum lic_phase phase = LIC_PHASE_DONE;
-    enum lb_err err = current_phase(svc, &phase, why);
-    int64_t now = clock_wall_ms();
-    int64_t since;
-
-    if (err != LB_OK || phase != LIC_PHASE_RESTORING)
-        return err;
-    if (st->first_check_ms == 0)
-        st->first_check_ms = now;
-    since = st->last_restored_ms > st->first_check_ms ? st->last_restored_ms : st->first_check_ms;
-    if (now - since < cfg->restore_quiet_ms)
-        return lb_fail(why, LB_EUNAVAILABLE,
-                       "the service is restoring its database from the licensing stream "
-                       "(a rebuild); retry later");
-    err = lic_store_phase_set(service_store(svc), LIC_PHASE_DONE, why);
-    if (err != LB_OK)
-        return err;
-    st->phase = LIC_PHASE_DONE;
-    log_warn("restore complete: %.0f own events applied; serving", *st->metric_restored);
     return LB_OK;
 }
 
 enum lb_err lic_restore_covered(struct service *svc, const struct envelope *ev, bool *ret_restored,
                                 struct lb_why *why)
 {
-    enum lb_err err = lic_store_cause_take(service_store(svc), ev->id, ret_restored, why);
+    enum lb_err err = ensure_metrics(svc, why);
 
+    if (err == LB_OK)
+        err = lic_store_cause_take(service_store(svc), ev->id, ret_restored, why);
     if (err == LB_OK && *ret_restored)
         (*lic_state(svc)->metric_skipped)++;
     return err;
@@ -321,12 +281,11 @@ enum lb_err lic_on_own_license(struct service *svc, const struct envelope *ev, s
     const char *cause_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cause, "id"));
     char name[SUBJECT_TOKEN_MAX + 1];
     struct license l;
-    enum lic_phase phase = LIC_PHASE_DONE;
     const char *id;
     int64_t rev = 0;
     int64_t stored_rev = 0;
     bool present = false;
-    enum lb_err err = current_phase(svc, &phase, why);
+    enum lb_err err = ensure_metrics(svc, why);
 
     if (err != LB_OK)
         return err;
@@ -364,7 +323,6 @@ enum lb_err lic_on_own_license(struct service *svc, const struct envelope *ev, s
         return err;
     (*st->metric_own)++;
     (*st->metric_restored)++;
-    st->last_restored_ms = clock_wall_ms();
     return LB_OK;
 }
 
@@ -403,10 +361,9 @@ enum lb_err lic_on_own_product(struct service *svc, const struct envelope *ev, s
     struct installer *list = NULL;
     struct product p = {0};
     struct product stored;
-    enum lic_phase phase = LIC_PHASE_DONE;
     char delivery[16];
     size_t n = 0;
-    enum lb_err err = current_phase(svc, &phase, why);
+    enum lb_err err = ensure_metrics(svc, why);
 
     if (err != LB_OK)
         return err;
@@ -446,6 +403,5 @@ enum lb_err lic_on_own_product(struct service *svc, const struct envelope *ev, s
         return err;
     (*st->metric_own)++;
     (*st->metric_restored)++;
-    st->last_restored_ms = clock_wall_ms();
     return LB_OK;
 }

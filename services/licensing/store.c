@@ -11,7 +11,7 @@
  * `live` (0 once license_expired is recorded), with a partial index of the
  * live rows in key order, so the default listing reads only live rows and
  * filters expiry on the index before joining licenses; licenses.rev orders
- * a restore (D22); restored_causes and restore serve the rebuild.
+ * a restore (D22); restored_causes serves the rebuild.
  * Migration 3 makes that index covering (it holds `live` too).
  */
 #include <stdio.h>
@@ -109,6 +109,8 @@ const struct store_migration lic_migrations[] = {
     {3, "DROP INDEX license_orgs_live;"
         "CREATE INDEX license_orgs_live ON license_orgs (tenant, org, key, expires_ms, license, "
         "  live) WHERE live = 1;"},
+    /* The runtime orders a rebuild now (D28): no phase of its own. */
+    {4, "DROP TABLE restore;"},
 };
 const size_t lic_migration_count = sizeof(lic_migrations) / sizeof(lic_migrations[0]);
 
@@ -788,41 +790,5 @@ enum lb_err lic_store_cause_take(struct store *s, const char *cause, bool *ret_r
     if (stmt == NULL)
         return LB_EINTERNAL;
     sqlite3_bind_text(stmt, 1, cause, -1, SQLITE_STATIC);
-    return store_step_done(s, stmt, why);
-}
-
-enum lb_err lic_store_phase_get(struct store *s, enum lic_phase *ret, struct lb_why *why)
-{
-    static const char sql[] = "SELECT phase FROM restore WHERE id = 1";
-    sqlite3_stmt *stmt = store_stmt(s, sql, why);
-    int rc;
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW) {
-        int phase = sqlite3_column_int(stmt, 0);
-
-        *ret = phase == LIC_PHASE_NEW         ? LIC_PHASE_NEW
-               : phase == LIC_PHASE_RESTORING ? LIC_PHASE_RESTORING
-                                              : LIC_PHASE_DONE;
-    } else if (rc == SQLITE_DONE) {
-        *ret = LIC_PHASE_DONE;
-    }
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return step_fail(s, rc, "reading the restore phase", why);
-    return LB_OK;
-}
-
-enum lb_err lic_store_phase_set(struct store *s, enum lic_phase phase, struct lb_why *why)
-{
-    static const char sql[] = "INSERT INTO restore (id, phase) VALUES (1, ?) "
-                              "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase";
-    sqlite3_stmt *stmt = store_stmt(s, sql, why);
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    sqlite3_bind_int(stmt, 1, (int)phase);
     return store_step_done(s, stmt, why);
 }

@@ -88,13 +88,9 @@ enum lb_err lic_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
 {
     const struct lic_config *cfg = service_config(svc);
     char ids[SWEEP_BATCH][27];
-    enum lb_err err = lic_restore_gate(svc, why);
+    enum lb_err err;
     int n;
 
-    if (err == LB_EUNAVAILABLE)
-        return LB_OK; /* restoring: see the header */
-    if (err != LB_OK)
-        return err;
     do {
         err = lic_store_due_ids(service_store(svc), now_ms, SWEEP_BATCH, ids, &n, why);
         for (int i = 0; err == LB_OK && i < n; i++)

@@ -84,10 +84,6 @@ static const struct config_entry config[] = {
     {"LB_SUBSCRIPTIONS_TRIAL_MAX", "365d", CONFIG_MILLIS,
      offsetof(struct subs_config, trial_max_ms), 86400000LL, 3650LL * 86400000LL,
      "longest trial subscription_create accepts"},
-    {"LB_SUBSCRIPTIONS_RESTORE_QUIET", "10s", CONFIG_MILLIS,
-     offsetof(struct subs_config, restore_quiet_ms), 100, 600000,
-     "a rebuild restores from the own stream until no snapshot came for this long; meanwhile "
-     "directory events ahead of its watermarks and ticks wait (retried)"},
 };
 
 static const struct service_def subscriptions = {

@@ -10,32 +10,24 @@
  * after a rebuild (an empty database, every stream replayed) the rows come
  * back from the snapshots.
  *
- * During a rebuild the snapshots and the platform events (directory,
- * agents, clock) arrive through separate consumers, in any interleaving.
- * Two things keep that from changing results or emitting twice:
+ * A new database reads the own stream to its end before anything else
+ * (D28): the runtime starts the directory, agents and clock consumers, the
+ * sweeps and the requests only then, from the beginning of their streams.
+ * Two things keep the platform events read again from changing results or
+ * emitting twice:
  *
  *  - Derived state is order-free: seats are recomputed from the stored
  *    attachments and memberships whenever either changes (groups.c), and a
  *    snapshot never checks rules (an inactivation comes back whatever the
- *    agents stream has said so far).
+ *    agents stream says).
  *  - Watermarks: each snapshot carries what its database had applied when
  *    the change was made (the last directory event, the last sweep). Read
- *    back ahead of the directory or the clock, it tells the rebuilding
- *    database that those events were applied before and their effects are
- *    in the own stream: until the directory reaches the mark, directory
- *    events are applied quietly (mirrored state and seats change, nothing
- *    is emitted, attachments and customers are left to the snapshots), and
- *    sweeps at or before the sweep mark are skipped.
- *  - While snapshots are being restored (one came in the last
- *    LB_SUBSCRIPTIONS_RESTORE_QUIET), what the watermarks read so far do not
- *    cover waits: a directory event ahead of the mark is put back (the
- *    runtime retries it after its back-off) and every later one with it, in
- *    order; a tick likewise; a wall-clock sweep is skipped (a later one
- *    converts what is due, billing from trial end). Otherwise a directory
- *    event read before the own stream is complete could act on an older
- *    subscription than the first time and emit what the first run never
- *    did. Nothing waits in normal operation: snapshots are restored only
- *    into a new database.
+ *    back first, they tell the rebuilding database that those events were
+ *    applied before and their effects are in the own stream: until the
+ *    directory reaches the mark, directory events are applied quietly
+ *    (mirrored state and seats change, nothing is emitted, attachments and
+ *    customers are left to the snapshots), and sweeps at or before the
+ *    sweep mark are skipped. Past the marks, events are applied as usual.
  *
  * What a watermark holds depends on the cause, so that an event emitted
  * again in reaction to the same cause is byte-identical: a directory event's
@@ -48,7 +40,6 @@
 #include <string.h>
 
 #include "applied.h"
-#include "clock.h"
 #include "json_strict.h"
 #include "subjects.h"
 #include "subscriptions.h"
@@ -64,29 +55,6 @@ struct subs_state *subs_state(struct service *svc)
 bool subs_quiet(struct service *svc)
 {
     return subs_state(svc)->quiet;
-}
-
-/* LB_CLOCK as the runtime reads it (it does not tell services): wall unless "virtual". */
-static bool wall_clock(struct service *svc)
-{
-    struct subs_state *st = subs_state(svc);
-
-    if (st->clock == 0) {
-        const char *mode = getenv("LB_CLOCK");
-
-        st->clock = mode != NULL && strcmp(mode, "virtual") == 0 ? 2 : 1;
-    }
-    return st->clock == 1;
-}
-
-/* Whether snapshots are being restored: one came less than LB_SUBSCRIPTIONS_RESTORE_QUIET ago. */
-static bool restoring(struct service *svc)
-{
-    const struct subs_config *cfg = service_config(svc);
-    const struct subs_state *st = subs_state(svc);
-
-    return st->restored_wall_ms != 0 &&
-           clock_wall_ms() - st->restored_wall_ms < cfg->restore_quiet_ms;
 }
 
 /*
@@ -146,19 +114,6 @@ enum lb_err subs_directory_event(struct service *svc, const struct envelope *ev,
 
     if (err != LB_OK)
         return err;
-    /*
-     * While snapshots are being restored, an event the watermarks do not show as applied before
-     * would act on half a state (and emit what the first run never did): it is put back and comes
-     * again (the runtime's retry), and so is every later one, so the directory's order holds.
-     * Once the restore is over the watermarks are complete.
-     */
-    if (!restoring(svc))
-        st->holding = false;
-    else if (!old || st->holding) {
-        st->holding = true;
-        return lb_fail(why, LB_EUNAVAILABLE,
-                       "restoring from the subscriptions stream (a rebuild): %s waits", ev->type);
-    }
     count_quiet(svc, old);
     st->context = CTX_DIRECTORY;
     st->directory_event = ev->id;
@@ -178,14 +133,6 @@ enum lb_err subs_sweep_is_old(struct service *svc, int64_t now_ms, bool *ret_old
 
     if (err != LB_OK)
         return err;
-    if (!old && restoring(svc)) {
-        /* A wall-clock sweep comes every LB_SWEEP_INTERVAL: skip it, a later one converts what is
-         * due. A tick is put back (its sweep must run at its time) and comes again. */
-        if (!wall_clock(svc))
-            return lb_fail(why, LB_EUNAVAILABLE,
-                           "restoring from the subscriptions stream (a rebuild): the tick waits");
-        old = true;
-    }
     count_quiet(svc, old);
     *ret_old = old;
     return LB_OK;
@@ -453,14 +400,11 @@ static enum lb_err own_event(struct service *svc, const struct envelope *ev, ser
                              struct lb_why *why)
 {
     struct subs_state *st = subs_state(svc);
-    int changes = sqlite3_total_changes(store_db(service_store(svc)));
     enum lb_err err;
 
     st->context = CTX_OWN;
     st->quiet = true;
     err = apply(svc, ev, why);
-    if (err == LB_OK && sqlite3_total_changes(store_db(service_store(svc))) != changes)
-        st->restored_wall_ms = clock_wall_ms();
     st->context = CTX_REQUEST;
     st->quiet = false;
     return err;

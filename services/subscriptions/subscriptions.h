@@ -74,20 +74,13 @@ struct subs_state {
     /* Replaying what the own stream already holds (a rebuild, D23): state changes, nothing is
      * emitted, and command-made state (attachments, customers) is left to the snapshots. */
     bool quiet;
-    /* Wall time a snapshot was last restored (newer than its row; 0: never). Until none came
-     * for LB_SUBSCRIPTIONS_RESTORE_QUIET the database is restoring (a rebuild, rebuild.c). */
-    int64_t restored_wall_ms;
-    /* A directory event was put back while restoring: every later one waits too, in order. */
-    bool holding;
-    int clock;             /* 0: not read yet, 1: wall, 2: virtual (LB_CLOCK) */
     double *quiet_replays; /* lb_subscriptions_quiet_replays_total, made on first use */
 };
 
 /* The service's own settings. */
 struct subs_config {
-    bool auto_customers;      /* an org_created of kind customer registers the customer */
-    int64_t trial_max_ms;     /* longest trial a subscription_create may ask for */
-    int64_t restore_quiet_ms; /* a rebuild restores until no snapshot came for this long */
+    bool auto_customers;  /* an org_created of kind customer registers the customer */
+    int64_t trial_max_ms; /* longest trial a subscription_create may ask for */
 };
 
 /* A subscription's state (one row of `subscriptions`). */

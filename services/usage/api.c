@@ -21,10 +21,8 @@
 static enum lb_err decode_request(struct service *svc, const cJSON *body, const char *const *known,
                                   struct caller *ret_caller, struct lb_why *why)
 {
-    enum lb_err err = usage_restore_gate(svc, why);
+    enum lb_err err = json_check_members(body, known, why);
 
-    if (err == LB_OK)
-        err = json_check_members(body, known, why);
     if (err == LB_OK)
         err = caller_decode(service_store(svc), body, ret_caller, why);
     return err;

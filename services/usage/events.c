@@ -572,10 +572,7 @@ enum lb_err usage_on_heartbeat(struct service *svc, const struct envelope *ev, s
     bool moved = false;
     enum lb_err err;
 
-    /* A rebuilt database restores first: a signal waits for the devices to come back. */
-    err = usage_restore_gate(svc, why);
-    if (err == LB_OK)
-        err = decode_data(ev, known, why);
+    err = decode_data(ev, known, why);
     if (err == LB_OK)
         err = get_id(ev->data, "device", &device, why);
     if (err != LB_OK)

@@ -236,10 +236,8 @@ static enum lb_err journaled(struct service *svc, const struct envelope *ev, ser
                              struct lb_why *why)
 {
     bool restored = false;
-    enum lb_err err = usage_restore_gate(svc, why);
+    enum lb_err err = usage_restore_covered(svc, ev, &restored, why);
 
-    if (err == LB_OK)
-        err = usage_restore_covered(svc, ev, &restored, why);
     if (err != LB_OK || restored)
         return err;
     err = apply(svc, ev, why);

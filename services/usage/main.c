@@ -1,13 +1,9 @@
 /*
- * main.c - runs the usage service with its tables; nothing else (but telling a
- * rebuilding start to restore first, and usage's own default of one runtime
- * setting).
+ * main.c - runs the usage service with its tables; nothing else (but usage's
+ * own default of one runtime setting).
  */
 #include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "usage.h"
 
@@ -79,12 +75,6 @@ static const struct config_entry config[] = {
     {"LB_USAGE_RETENTION", "90d", CONFIG_MILLIS, offsetof(struct usage_config, retention_ms), 60000,
      3650LL * 86400000,
      "a user's email and display name are deleted this long after the license is removed"},
-    {"LB_USAGE_RESTORE", "false", CONFIG_BOOL, offsetof(struct usage_config, restore), 0, 0,
-     "a new database restores from the usage stream before anything else (set by --rebuild and "
-     "lbctl rebuild; set it for an empty volume)"},
-    {"LB_USAGE_RESTORE_QUIET", "10s", CONFIG_MILLIS,
-     offsetof(struct usage_config, restore_quiet_ms), 100, 3600000,
-     "a restore is complete once the usage stream has brought nothing new for this long"},
 };
 
 static const struct service_def usage = {
@@ -108,29 +98,10 @@ static const struct service_def usage = {
     .config_size = sizeof(struct usage_config),
 };
 
-/*
- * A start that rebuilds (--rebuild, or the marker `lbctl rebuild` leaves
- * next to the database: docs/replay.md) restores from the usage stream
- * first: LB_USAGE_RESTORE for this process.
- */
-static bool rebuilding(int argc, char **argv)
-{
-    const char *dir = getenv("LB_DATA_DIR");
-    char marker[4200];
-
-    if (argc == 2 && strcmp(argv[1], "--rebuild") == 0)
-        return true;
-    (void)snprintf(marker, sizeof(marker), "%s/usage.db.rebuild",
-                   dir != NULL && dir[0] != '\0' ? dir : "./data");
-    return access(marker, F_OK) == 0;
-}
-
 int main(int argc, char **argv)
 {
     struct service_def def = usage;
 
-    if (rebuilding(argc, argv) && setenv("LB_USAGE_RESTORE", "true", 1) != 0)
-        return 1;
     /* Heartbeats come in floods: 4096 unacked per consumer (the runtime's default is 1024)
      * lets a batch fill while the previous one commits, measured 10-20 % more signals/s for
      * +2 MiB (docs/performance.md, "Usage"). An operator's setting wins. */

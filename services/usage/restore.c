@@ -2,107 +2,41 @@
  * restore.c - usage's own events read back: the journal (journal.c) applied
  * upsert-if-newer, and the restore of a rebuilt database.
  *
- * usage consumes its own domain. state_changed rows and the revisions the
- * sweep's events carry are applied only when newer than the row: in normal
- * operation the row is at that revision already (a read, nothing written).
- *
- * A rebuild (LB_USAGE_RESTORE on a new database; --rebuild and `lbctl
- * rebuild` set it) restores first: until the usage stream has brought
- * nothing new for LB_USAGE_RESTORE_QUIET, platform events (heartbeats
- * included), sweeps and requests are refused as "retry later", because each
- * would act on a half-restored database and decide or emit what the
- * original never did. The own events restore every row in the order the
- * original wrote them and name the platform events that caused them. Then
- * the service serves: a platform event a restored change named is acked
- * without being applied again, any other (a heartbeat, one the original
- * never saw) is applied as usual. Scan counts are never refused (each adds
- * once, in any order) and never journaled.
+ * usage reads its own domain only while a new database catches up (D28):
+ * the runtime reads the usage stream to its end before it starts the
+ * platform consumers, the clock and the sweeps, and refuses requests until
+ * then, because each would act on a half-restored database and decide or
+ * emit what the original never did. state_changed rows and the revisions
+ * the sweep's events carry are applied when newer than the row; they
+ * restore every row in the order the original wrote them and name the
+ * platform events that caused them. Then the service serves: a platform
+ * event a restored change named is acked without being applied again, any
+ * other (a heartbeat, one the original never saw) is applied as usual.
+ * Scan counts are never journaled (each adds once, in any order).
  */
 #include <stdio.h>
 #include <string.h>
 
-#include "clock.h"
 #include "envelope.h"
 #include "json_strict.h"
-#include "log.h"
 #include "usage.h"
 
 static enum lb_err init_metrics(struct service *svc, struct usage_restore *r, struct lb_why *why)
 {
     if (r->metric_own != NULL)
         return LB_OK;
-    r->metric_own = service_metric(svc, false, "lb_usage_own_events_total",
-                                   "Events of its own domain read back (applied when newer)");
+    r->metric_own =
+        service_metric(svc, false, "lb_usage_own_events_total",
+                       "Events of its own domain read back (a new database catching up)");
     r->metric_restored = service_metric(svc, false, "lb_usage_restored_total",
                                         "Rows its own events brought back (a restore)");
     r->metric_skipped =
         service_metric(svc, false, "lb_usage_restored_skips_total",
                        "Platform events not applied again: their effect came with a restore");
-    r->metric_restoring = service_metric(svc, true, "lb_usage_restoring",
-                                         "1 while a rebuilt database restores from its stream");
-    if (r->metric_own == NULL || r->metric_restored == NULL || r->metric_skipped == NULL ||
-        r->metric_restoring == NULL)
+    if (r->metric_own == NULL || r->metric_restored == NULL || r->metric_skipped == NULL) {
+        r->metric_own = NULL;
         return lb_fail(why, LB_ENOMEM, "out of memory");
-    return LB_OK;
-}
-
-/* The database's phase; a new one is decided on first use, by LB_USAGE_RESTORE. */
-static enum lb_err current_phase(struct service *svc, enum usage_phase *ret, struct lb_why *why)
-{
-    const struct usage_config *cfg = service_config(svc);
-    struct usage_restore *r = usage_restore_of(svc);
-    enum lb_err err;
-
-    if (r->phase_known) {
-        *ret = r->phase;
-        return LB_OK;
     }
-    err = init_metrics(svc, r, why);
-    if (err == LB_OK)
-        err = usage_store_phase_get(service_store(svc), &r->phase, why);
-    if (err == LB_OK && r->phase == USAGE_PHASE_NEW) {
-        r->phase = cfg->restore ? USAGE_PHASE_RESTORING : USAGE_PHASE_DONE;
-        err = usage_store_phase_set(service_store(svc), r->phase, why);
-        if (err == LB_OK && r->phase == USAGE_PHASE_RESTORING)
-            log_warn("new database: restoring from the usage stream before anything else");
-    }
-    if (err != LB_OK)
-        return err;
-    *r->metric_restoring = r->phase == USAGE_PHASE_RESTORING;
-    r->phase_known = true;
-    *ret = r->phase;
-    return LB_OK;
-}
-
-enum lb_err usage_restore_gate(struct service *svc, struct lb_why *why)
-{
-    const struct usage_config *cfg = service_config(svc);
-    struct usage_restore *r = usage_restore_of(svc);
-    enum usage_phase phase;
-    enum lb_err err;
-    int64_t now;
-    int64_t since;
-
-    if (r->phase_known && r->phase == USAGE_PHASE_DONE)
-        return LB_OK; /* every heartbeat comes here: one branch */
-    err = current_phase(svc, &phase, why);
-    if (err != LB_OK || phase != USAGE_PHASE_RESTORING)
-        return err;
-    now = clock_wall_ms();
-    if (r->first_check_ms == 0)
-        r->first_check_ms = now;
-    since = r->last_restored_ms > r->first_check_ms ? r->last_restored_ms : r->first_check_ms;
-    if (now - since < cfg->restore_quiet_ms)
-        return lb_fail(why, LB_EUNAVAILABLE,
-                       "the service is restoring its database from the usage stream (a "
-                       "rebuild); retry later");
-    /* A failed write leaves the phase as it was: the next look finishes it. */
-    err = usage_store_phase_set(service_store(svc), USAGE_PHASE_DONE, why);
-    if (err != LB_OK)
-        return err;
-    r->phase = USAGE_PHASE_DONE;
-    *r->metric_restoring = 0;
-    log_warn("restore complete: %.0f rows restored; serving", *r->metric_restored);
     return LB_OK;
 }
 
@@ -110,9 +44,11 @@ enum lb_err usage_restore_covered(struct service *svc, const struct envelope *ev
                                   bool *ret_restored, struct lb_why *why)
 {
     struct usage_restore *r = usage_restore_of(svc);
-    enum lb_err err = usage_store_cause_take(service_store(svc), ev->id, ret_restored, why);
+    enum lb_err err = init_metrics(svc, r, why);
 
-    if (err == LB_OK && *ret_restored && r->metric_skipped != NULL)
+    if (err == LB_OK)
+        err = usage_store_cause_take(service_store(svc), ev->id, ret_restored, why);
+    if (err == LB_OK && *ret_restored)
         (*r->metric_skipped)++;
     return err;
 }
@@ -339,16 +275,11 @@ static enum lb_err restore_subscription(struct store *s, const char *tenant, con
     return err;
 }
 
-/* Counts what a restore brought back, and remembers when (the restore ends once quiet). */
+/* Counts what a restore brought back (the metrics exist: init_metrics ran first). */
 static void restored(struct usage_restore *r, size_t rows)
 {
-    if (r->metric_own != NULL)
-        (*r->metric_own)++;
-    if (rows == 0)
-        return;
-    if (r->metric_restored != NULL)
-        *r->metric_restored += (double)rows;
-    r->last_restored_ms = clock_wall_ms();
+    (*r->metric_own)++;
+    *r->metric_restored += (double)rows;
 }
 
 enum lb_err usage_on_own_state(struct service *svc, const struct envelope *ev, struct lb_why *why)
@@ -367,9 +298,8 @@ enum lb_err usage_on_own_state(struct service *svc, const struct envelope *ev, s
     const cJSON *cause = cJSON_GetObjectItemCaseSensitive(ev->data, "cause");
     const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cause, "kind"));
     const char *cause_id = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cause, "id"));
-    enum usage_phase phase;
     size_t rows = 0;
-    enum lb_err err = current_phase(svc, &phase, why);
+    enum lb_err err = init_metrics(svc, usage_restore_of(svc), why);
 
     for (size_t i = 0; err == LB_OK && i < sizeof(lists) / sizeof(lists[0]); i++) {
         const cJSON *list = cJSON_GetObjectItemCaseSensitive(ev->data, lists[i].list);
@@ -386,10 +316,9 @@ enum lb_err usage_on_own_state(struct service *svc, const struct envelope *ev, s
             rows += applied;
         }
     }
-    /* The platform event that made this change must not apply again when it comes. Normal
-     * operation (nothing restored, not restoring) applied it already: no record is needed. */
-    if (err == LB_OK && (phase == USAGE_PHASE_RESTORING || rows > 0) && kind != NULL &&
-        strcmp(kind, "event") == 0 && cause_id != NULL)
+    /* The platform event that made this change must not apply again when it comes (own events
+     * are read only while a new database catches up, D28). */
+    if (err == LB_OK && kind != NULL && strcmp(kind, "event") == 0 && cause_id != NULL)
         err = usage_store_cause_add(s, cause_id, why);
     /* Rows written back are not changes to announce (normal operation wrote none). */
     if (err == LB_OK && rows > 0)
@@ -404,8 +333,7 @@ static enum lb_err sweep_event(struct service *svc, const struct envelope *ev, e
                                const char *id_name, char id[USAGE_ID_MAX + 1], int64_t *ret_rev,
                                bool *ret_newer, struct lb_why *why)
 {
-    enum usage_phase phase;
-    enum lb_err err = current_phase(svc, &phase, why);
+    enum lb_err err = init_metrics(svc, usage_restore_of(svc), why);
 
     *ret_newer = false;
     if (err == LB_OK && ev->data == NULL)
@@ -478,8 +406,7 @@ enum lb_err usage_on_own_over(struct service *svc, const struct envelope *ev, st
 
 enum lb_err usage_on_own_other(struct service *svc, const struct envelope *ev, struct lb_why *why)
 {
-    enum usage_phase phase;
-    enum lb_err err = current_phase(svc, &phase, why);
+    enum lb_err err = init_metrics(svc, usage_restore_of(svc), why);
 
     (void)ev;
     if (err == LB_OK)

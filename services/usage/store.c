@@ -139,7 +139,8 @@ const struct store_migration usage_migrations[] = {
         "CREATE TABLE restore (id INTEGER PRIMARY KEY CHECK (id = 1), phase INTEGER NOT NULL);"
         "INSERT INTO restore (id, phase) SELECT 1, CASE WHEN EXISTS (SELECT 1 FROM users) OR "
         "EXISTS (SELECT 1 FROM devices) OR EXISTS (SELECT 1 FROM subscriptions) THEN 3 ELSE 1 "
-        "END;"},
+        "END;"}, /* The runtime orders a rebuild now (D28): no phase of its own. */
+    {3, "DROP TABLE restore;"},
 };
 const size_t usage_migration_count = sizeof(usage_migrations) / sizeof(usage_migrations[0]);
 
@@ -1233,39 +1234,6 @@ enum lb_err usage_store_cause_take(struct store *s, const char *cause, bool *ret
     if (err == LB_OK)
         *ret_restored = sqlite3_changes(store_db(s)) > 0;
     return err;
-}
-
-enum lb_err usage_store_phase_get(struct store *s, enum usage_phase *ret, struct lb_why *why)
-{
-    static const char sql[] = "SELECT phase FROM restore WHERE id = 1";
-    sqlite3_stmt *stmt = store_stmt(s, sql, why);
-    int phase = USAGE_PHASE_DONE;
-    int rc;
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        phase = sqlite3_column_int(stmt, 0);
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return step_fail(s, rc, "reading the restore phase", why);
-    *ret = phase == USAGE_PHASE_NEW         ? USAGE_PHASE_NEW
-           : phase == USAGE_PHASE_RESTORING ? USAGE_PHASE_RESTORING
-                                            : USAGE_PHASE_DONE;
-    return LB_OK;
-}
-
-enum lb_err usage_store_phase_set(struct store *s, enum usage_phase phase, struct lb_why *why)
-{
-    static const char sql[] = "INSERT INTO restore (id, phase) VALUES (1, ?) "
-                              "ON CONFLICT (id) DO UPDATE SET phase = excluded.phase";
-    sqlite3_stmt *stmt = store_stmt(s, sql, why);
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    sqlite3_bind_int(stmt, 1, (int)phase);
-    return store_step_done(s, stmt, why);
 }
 
 /* ---- the sweep's queries ----------------------------------------------------------------- */

@@ -169,11 +169,8 @@ enum lb_err usage_sweep(struct service *svc, int64_t now_ms, struct lb_why *why)
     size_t n = 0;
     enum lb_err err;
 
-    /* A rebuilt database restores first: its releases and purges come back from the stream. */
-    err = usage_restore_gate(svc, why);
-    if (err == LB_OK)
-        err = usage_store_due_release(s, now_ms - cfg->inactive_after_ms, USAGE_SWEEP_BATCH, &due,
-                                      &n, why);
+    err = usage_store_due_release(s, now_ms - cfg->inactive_after_ms, USAGE_SWEEP_BATCH, &due, &n,
+                                  why);
     for (size_t i = 0; err == LB_OK && i < n; i++)
         err = release(svc, &due[i], now_ms, &touched, why);
     free(due);

@@ -58,8 +58,6 @@
 struct usage_config {
     int64_t inactive_after_ms; /* no signal this long: the license is released */
     int64_t retention_ms;      /* personal fields kept this long after the license is removed */
-    bool restore;              /* a new database restores from the usage stream first */
-    int64_t restore_quiet_ms;  /* ... until that stream has brought nothing new this long */
 };
 
 enum device_kind { DEVICE_BUSINESS, DEVICE_PERSONAL };
@@ -148,9 +146,6 @@ struct usage_key {
     char tenant[USAGE_ORG_MAX + 1];
     char id[USAGE_ID_MAX + 1];
 };
-
-/* The database's restore phase (restore.c): new until first used, then restoring or done. */
-enum usage_phase { USAGE_PHASE_NEW = 1, USAGE_PHASE_RESTORING = 2, USAGE_PHASE_DONE = 3 };
 
 /* What caused a journal entry. */
 enum usage_cause { USAGE_CAUSE_EVENT, USAGE_CAUSE_SIGNAL, USAGE_CAUSE_REQUEST };
@@ -377,8 +372,6 @@ enum lb_err usage_store_restore_over(struct store *s, const char *tenant, const 
 enum lb_err usage_store_cause_add(struct store *s, const char *cause, struct lb_why *why);
 enum lb_err usage_store_cause_take(struct store *s, const char *cause, bool *ret_restored,
                                    struct lb_why *why);
-enum lb_err usage_store_phase_get(struct store *s, enum usage_phase *ret, struct lb_why *why);
-enum lb_err usage_store_phase_set(struct store *s, enum usage_phase phase, struct lb_why *why);
 
 /* ---- consumption.c ----------------------------------------------------------- */
 
@@ -486,19 +479,12 @@ enum lb_err usage_journaled_seat_unassigned(struct service *svc, const struct en
 
 /* The restore's part of the service state (signals.c holds it). */
 struct usage_restore {
-    bool phase_known;         /* `phase` was read from the database */
-    enum usage_phase phase;   /* new, restoring or done */
-    int64_t first_check_ms;   /* wall time the restore was first looked at */
-    int64_t last_restored_ms; /* wall time an own event last brought a row back */
-    double *metric_own;       /* own events read back */
-    double *metric_restored;  /* rows they brought back */
-    double *metric_skipped;   /* platform events not applied again */
-    double *metric_restoring; /* gauge: 1 while restoring */
+    double *metric_own;      /* own events read back */
+    double *metric_restored; /* rows they brought back */
+    double *metric_skipped;  /* platform events not applied again */
 };
 struct usage_restore *usage_restore_of(struct service *svc);
 
-/* LB_OK to go ahead; LB_EUNAVAILABLE ("retry later") while a rebuilt database restores. */
-enum lb_err usage_restore_gate(struct service *svc, struct lb_why *why);
 /* *ret_restored: a restore brought this platform event's effect back (take: once). */
 enum lb_err usage_restore_covered(struct service *svc, const struct envelope *ev,
                                   bool *ret_restored, struct lb_why *why);

@@ -42,9 +42,8 @@
 #define T    "\"tenant\":\"" TENANT "\","
 #define DIST "\"caller\":{\"org\":\"dist-1\",\"user\":\"dee@dist1.example\"}"
 
-/* A rebuild restores until no snapshot came for 500 ms; what waits meanwhile is retried after 2 s,
- * once the restore is over (a wait shorter than the retry keeps the retries in order). */
-#define REBUILD_ENV "LB_SUBSCRIPTIONS_RESTORE_QUIET=500ms", "LB_ACK_WAIT=2s"
+/* A rebuild reads the own stream to its end before anything else (D28). */
+#define REBUILD_ENV "LB_ACK_WAIT=2s"
 static const char *const env_by_directory[] = {"LB_CLOCK=virtual", REBUILD_ENV, NULL};
 static const char *const env_by_command[] = {"LB_CLOCK=virtual", REBUILD_ENV,
                                              "LB_SUBSCRIPTIONS_AUTO_CUSTOMERS=false", NULL};

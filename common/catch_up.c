@@ -1,0 +1,172 @@
+/*
+ * catch_up.c - a service reads its own domains only to rebuild a new
+ * database (decision D28).
+ *
+ * Licensing, subscriptions and usage emit, for every change of the state
+ * their commands make, an event carrying that state (D20), so a new
+ * database gets it back by reading their own stream. In normal operation
+ * those events change nothing, so reading them would only cost: their own
+ * consumers exist only while a new database catches up.
+ *
+ * A new database lists its own consumers in lb_catch_up. While a row is
+ * left, only those consumers run: the service's other domains, its clock
+ * and its sweeps wait, and requests are refused, so nothing acts on a
+ * half-restored state. The tick asks each one's backlog (not delivered
+ * plus not acknowledged); at zero its fetcher stops, the consumer is
+ * deleted and the row goes. When none is left the other consumers start,
+ * from the beginning of their streams. The rows survive a restart, so a
+ * catch-up that was killed goes on; a database with no row deletes a
+ * leftover own consumer and never reads its own domains.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "runtime.h"
+
+static bool produces(const struct service *svc, const char *domain)
+{
+    for (const char *const *d = svc->def->produces; d != NULL && *d != NULL; d++) {
+        if (strcmp(*d, domain) == 0)
+            return true;
+    }
+    return false;
+}
+
+static enum lb_err add_row(struct service *svc, const char *consumer, struct lb_why *why)
+{
+    static const char sql[] = "INSERT OR IGNORE INTO lb_catch_up (consumer) VALUES (?)";
+    sqlite3_stmt *stmt = store_stmt(svc->store, sql, why);
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, consumer, -1, SQLITE_STATIC);
+    return store_step_done(svc->store, stmt, why);
+}
+
+static enum lb_err has_row(struct service *svc, const char *consumer, bool *ret, struct lb_why *why)
+{
+    static const char sql[] = "SELECT 1 FROM lb_catch_up WHERE consumer = ?";
+    sqlite3_stmt *stmt = store_stmt(svc->store, sql, why);
+    int rc;
+
+    if (stmt == NULL)
+        return LB_EINTERNAL;
+    sqlite3_bind_text(stmt, 1, consumer, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    sqlite3_reset(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return lb_fail(why, store_err(rc), "reading lb_catch_up: %s",
+                       sqlite3_errmsg(store_db(svc->store)));
+    *ret = rc == SQLITE_ROW;
+    return LB_OK;
+}
+
+static enum lb_err remove_row(struct service *svc, const char *consumer, struct lb_why *why)
+{
+    static const char sql[] = "DELETE FROM lb_catch_up WHERE consumer = ?";
+    sqlite3_stmt *stmt;
+    enum lb_err err = store_begin(svc->store, why);
+
+    if (err != LB_OK)
+        return err;
+    stmt = store_stmt(svc->store, sql, why);
+    if (stmt == NULL) {
+        store_rollback(svc->store);
+        return LB_EINTERNAL;
+    }
+    sqlite3_bind_text(stmt, 1, consumer, -1, SQLITE_STATIC);
+    err = store_step_done(svc->store, stmt, why);
+    if (err == LB_OK)
+        err = store_commit(svc->store, why);
+    if (err != LB_OK)
+        store_rollback(svc->store);
+    return err;
+}
+
+enum lb_err catch_up_plan(struct service *svc, struct lb_why *why)
+{
+    enum lb_err err = store_begin(svc->store, why);
+
+    for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
+        struct fetcher *f = &svc->fetchers[i];
+
+        f->own = produces(svc, f->domain);
+        if (f->own && svc->new_database)
+            err = add_row(svc, f->durable, why);
+        if (err == LB_OK && f->own)
+            err = has_row(svc, f->durable, &f->catch_up, why);
+        if (f->catch_up)
+            svc->catching_up = true;
+    }
+    if (err == LB_OK)
+        err = store_commit(svc->store, why);
+    if (err != LB_OK) {
+        store_rollback(svc->store);
+        return err;
+    }
+    if (svc->catching_up)
+        log_warn("new database: reading its own stream to the end before anything else");
+    return LB_OK;
+}
+
+bool catch_up_holds(const struct service *svc, const struct fetcher *f)
+{
+    if (f->own)
+        return !f->catch_up;
+    return svc->catching_up;
+}
+
+/* A consumer that has delivered and seen acknowledged everything stops. */
+static void check_backlog(struct service *svc, struct fetcher *f)
+{
+    struct lb_why why = {{0}};
+    uint64_t backlog = 0;
+    bool exists = false;
+
+    if (bus_consumer_backlog(svc->bus, &f->consumer, &exists, &backlog, &why) != LB_OK) {
+        log_debug("catch-up of %s: %s", f->durable, why.text);
+        return;
+    }
+    if (exists && backlog == 0)
+        atomic_store(&f->retire, true);
+}
+
+/* A stopped fetcher: its consumer and its row go (retried by the next tick if that fails). */
+static void finish(struct service *svc, struct fetcher *f)
+{
+    struct lb_why why = {{0}};
+
+    fetcher_join(f);
+    if (bus_delete_consumer(svc->bus, &f->consumer, &why) != LB_OK ||
+        remove_row(svc, f->durable, &why) != LB_OK) {
+        log_error("catch-up of %s: %s (retried)", f->durable, why.text);
+        return;
+    }
+    f->catch_up = false;
+    log_info("caught up with %s", f->durable);
+}
+
+bool catch_up_check(struct service *svc)
+{
+    bool left = false;
+
+    if (!svc->catching_up || !svc->ready)
+        return false;
+    for (size_t i = 0; i < svc->fetcher_count; i++) {
+        struct fetcher *f = &svc->fetchers[i];
+
+        if (!f->catch_up)
+            continue;
+        if (f->started && !atomic_load(&f->retire))
+            check_backlog(svc, f);
+        if (!f->started || (atomic_load(&f->retire) && atomic_load(&f->exited)))
+            finish(svc, f);
+        left = left || f->catch_up;
+    }
+    if (left)
+        return false;
+    svc->catching_up = false;
+    log_warn("own stream read to its end: starting the other consumers, serving requests");
+    return true;
+}
