@@ -20,29 +20,39 @@ struct checkpointer {
     uv_mutex_t lock;               /* guards the fields below */
     uv_cond_t wake;                /* signalled when pending or stopping is set */
     bool pending;                  /* a commit left the WAL at or above `pages` */
-    bool urgent;                   /* ... at or above the backstop: RESTART */
     bool stopping;                 /* checkpointer_stop was called */
     struct checkpoint_stats stats; /* what has been done */
 };
 
-/* Runs on the writer's thread after each commit, with the WAL's size in frames. */
+/*
+ * Runs on the writer's thread after each commit (no transaction open any
+ * more), with the WAL's size in frames. Past the backstop the writer runs
+ * the RESTART itself: on its own connection it takes no lock another
+ * connection holds while waiting for one (a RESTART on the thread's
+ * connection held the write lock while the loop's deferred transaction,
+ * already reading, asked for it: SQLITE_BUSY without the busy handler).
+ */
 static int on_wal_commit(void *ctx, sqlite3 *db, const char *name, int frames)
 {
     struct checkpointer *c = ctx;
+    bool backstop = frames >= c->pages * CHECKPOINT_BACKSTOP_FACTOR;
 
-    (void)db;
-    (void)name;
     uv_mutex_lock(&c->lock);
     /* A smaller WAL than after the previous commit: this commit started it over. */
     if (frames < c->stats.wal_frames)
         c->stats.resets++;
     c->stats.wal_frames = frames;
-    if (frames >= c->pages) {
+    if (frames >= c->pages && !backstop) {
         c->pending = true;
-        c->urgent = c->urgent || frames >= c->pages * CHECKPOINT_BACKSTOP_FACTOR;
         uv_cond_signal(&c->wake);
     }
     uv_mutex_unlock(&c->lock);
+    if (backstop &&
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_RESTART, NULL, NULL) == SQLITE_OK) {
+        uv_mutex_lock(&c->lock);
+        c->stats.backstop++;
+        uv_mutex_unlock(&c->lock);
+    }
     return SQLITE_OK;
 }
 
@@ -52,7 +62,6 @@ static void checkpoint_thread(void *arg)
 
     uv_mutex_lock(&c->lock);
     for (;;) {
-        int mode = SQLITE_CHECKPOINT_PASSIVE;
         int wal_frames = 0;
         int copied = 0;
         int rc;
@@ -61,17 +70,14 @@ static void checkpoint_thread(void *arg)
             uv_cond_wait(&c->wake, &c->lock);
         if (c->stopping)
             break;
-        if (c->urgent)
-            mode = SQLITE_CHECKPOINT_RESTART;
         c->pending = false;
-        c->urgent = false;
         uv_mutex_unlock(&c->lock);
         /* PASSIVE copies what no reader still needs and takes no lock the writer waits on. */
-        rc = sqlite3_wal_checkpoint_v2(c->db, NULL, mode, &wal_frames, &copied);
+        rc =
+            sqlite3_wal_checkpoint_v2(c->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
         uv_mutex_lock(&c->lock);
         if (rc == SQLITE_OK) {
             c->stats.runs++;
-            c->stats.backstop += mode == SQLITE_CHECKPOINT_RESTART;
             c->stats.copied_frames = copied;
         }
     }

@@ -13,12 +13,16 @@
  * A WAL is reused from its start (reset) only when a write transaction
  * begins while every frame is already copied back. Under a steady load a
  * passive checkpoint may keep finishing just after the next commit, so the
- * WAL could grow for ever: once it holds CHECKPOINT_BACKSTOP_FACTOR times the
- * threshold, the thread runs a RESTART checkpoint instead, which holds the
- * writer back until everything is copied, and the next write resets the
- * WAL. The passive runs have copied nearly everything by then, so that
- * stall is short (the frames since the last run and an fsync); SQLite's
- * automatic checkpoint instead copies the whole WAL inside the commit.
+ * WAL could grow for ever: once a commit leaves it at CHECKPOINT_BACKSTOP_FACTOR
+ * times the threshold, the writer itself runs a RESTART checkpoint right
+ * after that commit (from the WAL hook, as SQLite's automatic checkpoint
+ * does), which copies what is left and lets the next write reset the WAL.
+ * The passive runs have copied nearly everything by then, so that stall is
+ * short (the frames since the last run and an fsync); SQLite's automatic
+ * checkpoint instead copies the whole WAL inside every thousandth page's
+ * commit. (The RESTART ran on the thread first; it then held the write lock
+ * while the loop's deferred transaction, already reading, asked for it, and
+ * SQLite answers that with SQLITE_BUSY at once: decision D24.)
  *
  * Ownership: the checkpointer owns its thread and its connection; the
  * writer's connection stays the caller's and must outlive it.
@@ -40,7 +44,7 @@ struct checkpointer;
 /* What a checkpointer has done, for metrics and tests. */
 struct checkpoint_stats {
     uint64_t runs;     /* checkpoints run by the thread */
-    uint64_t backstop; /* of those, RESTART checkpoints that held the writer back */
+    uint64_t backstop; /* RESTART checkpoints the writer ran itself (past the backstop) */
     uint64_t resets;   /* times the writer found the WAL reused from its start */
     int wal_frames;    /* the WAL's size after the last commit */
     int copied_frames; /* frames of the WAL copied back by the last checkpoint */

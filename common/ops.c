@@ -31,7 +31,7 @@ static void refresh_gauges(struct service *svc)
     *svc->metric_checkpoints = (double)checkpoints.runs;
     *svc->metric_checkpoint_backstops = (double)checkpoints.backstop;
     *svc->metric_connected = bus_is_connected(svc->bus) ? 1 : 0;
-    *svc->metric_ready = svc->ready ? 1 : 0;
+    *svc->metric_ready = svc->ready && !svc->catching_up ? 1 : 0;
     if (outbox_pending(svc->store, &pending, NULL) == LB_OK)
         *svc->metric_outbox_pending = (double)pending;
     *svc->metric_virtual_now =

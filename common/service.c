@@ -62,7 +62,7 @@ static const struct config_entry runtime_config_table[] = {
      "wait for a lock held by another process (e.g. a backup)"},
     {"LB_SQLITE_SYNC_FULL", "true", CONFIG_BOOL, RT(sqlite_sync_full), 0, 0,
      "fsync every commit (acks follow commits, so this is the durable choice)"},
-    {"LB_SQLITE_CHECKPOINT_PAGES", "0", CONFIG_INT, RT(checkpoint_pages), 0, 1000000,
+    {"LB_SQLITE_CHECKPOINT_PAGES", "1000", CONFIG_INT, RT(checkpoint_pages), 0, 1000000,
      "WAL pages after which a thread of its own checkpoints, so no batch waits for it; "
      "0 = SQLite's automatic checkpoint inside the commit"},
     {"LB_PARTITION", "", CONFIG_STRING, RT(partition), 0, 0,
@@ -154,7 +154,8 @@ static enum lb_err register_metrics(struct service *svc)
     svc->metric_batches = counter(svc, "lb_batches_total", "Batches applied by the loop", "");
     svc->metric_outbox_pending = gauge(svc, "lb_outbox_pending", "Outbox rows not yet published");
     svc->metric_connected = gauge(svc, "lb_nats_connected", "1 while connected to NATS");
-    svc->metric_ready = gauge(svc, "lb_ready", "1 when streams and consumers are ready");
+    svc->metric_ready = gauge(
+        svc, "lb_ready", "1 when ready: streams and consumers ensured, a new database caught up");
     svc->metric_virtual_now =
         gauge(svc, "lb_virtual_clock_seconds", "Virtual clock (0 on the wall clock)");
     svc->metric_checkpoints = counter(svc, "lb_sqlite_checkpoints_total",
