@@ -9,8 +9,10 @@
 #include "lbctl.h"
 #include "subjects.h"
 
-/* How often lbctl_wait_quiet looks at the consumers. */
+/* How often lbctl_wait_quiet looks at the consumers when little is left (the second look). */
 #define QUIET_POLL_MS 20
+/* The longest it waits between two looks while much is left. */
+#define QUIET_POLL_MAX_MS 250
 
 enum lb_err lbctl_check_schema(struct lbctl *ctl, const char *path, const cJSON *json,
                                struct lb_why *why)
@@ -75,9 +77,12 @@ enum lb_err lbctl_check_event(struct lbctl *ctl, const char *text, size_t len, c
     return err;
 }
 
-/* Adds the stream's last sequence to *total and tells whether a consumer still has work. */
+/*
+ * Adds the stream's last sequence to *total and its consumers' work left (pending and unacked)
+ * to *left, and tells whether a consumer still has work.
+ */
 static enum lb_err stream_busy(struct lbctl *ctl, const jsStreamInfo *si, uint64_t *total,
-                               bool *ret_busy, char *who, size_t who_size)
+                               uint64_t *left, bool *ret_busy, char *who, size_t who_size)
 {
     jsConsumerInfoList *list = NULL;
 
@@ -87,6 +92,7 @@ static enum lb_err stream_busy(struct lbctl *ctl, const jsStreamInfo *si, uint64
     for (int i = 0; i < list->Count; i++) {
         const jsConsumerInfo *ci = list->List[i];
 
+        *left += ci->NumPending + (uint64_t)ci->NumAckPending;
         if (ci->NumPending > 0 || ci->NumAckPending > 0) {
             *ret_busy = true;
             snprintf(who, who_size, "%s on %s: %llu pending, %lld unacked", ci->Name,
@@ -102,33 +108,59 @@ static enum lb_err stream_busy(struct lbctl *ctl, const jsStreamInfo *si, uint64
  * Quiet = no consumer of an LB_* stream has anything pending or unacked,
  * twice in a row with the same stream positions: a service acks only after
  * it committed and sent what it emitted, and the second look sees those
- * emissions land (and their consumers take them).
+ * emissions land (and their consumers take them). Each look lists every
+ * stream and consumer, which costs the server and lbctl about as much as a
+ * few hundred events: while much is left, the next look waits for about
+ * half the time the consumers' last rate says they need (at most
+ * QUIET_POLL_MAX_MS), so the services get the machine.
  */
+static int64_t next_look_ms(uint64_t left, uint64_t left_before, int64_t elapsed_ms)
+{
+    double rate;
+    int64_t wait_ms;
+
+    if (left_before == UINT64_MAX || left >= left_before || elapsed_ms <= 0)
+        return QUIET_POLL_MS;
+    rate = (double)(left_before - left) / (double)elapsed_ms; /* messages per ms */
+    wait_ms = (int64_t)((double)left / rate / 2.0);
+    if (wait_ms < QUIET_POLL_MS)
+        return QUIET_POLL_MS;
+    return wait_ms > QUIET_POLL_MAX_MS ? QUIET_POLL_MAX_MS : wait_ms;
+}
+
 enum lb_err lbctl_wait_quiet(struct lbctl *ctl, int timeout_ms, struct lb_why *why)
 {
     int64_t deadline = nats_Now() + timeout_ms;
     uint64_t previous = UINT64_MAX;
+    uint64_t left_before = UINT64_MAX;
+    int64_t looked_ms = nats_Now();
     char who[256] = "";
 
     for (;;) {
         jsStreamInfoList *list = NULL;
         uint64_t total = 0;
+        uint64_t left = 0;
         bool busy = false;
         natsStatus s = js_Streams(&list, ctl->js, NULL, NULL);
+        int64_t now_ms = nats_Now();
+        int64_t wait_ms;
 
         if (s != NATS_OK && s != NATS_NOT_FOUND)
             return lb_fail(why, LB_EUNAVAILABLE, "cannot list streams: %s", natsStatus_GetText(s));
         for (int i = 0; list != NULL && i < list->Count; i++) {
             if (strncmp(list->List[i]->Config->Name, "LB_", 3) == 0)
-                stream_busy(ctl, list->List[i], &total, &busy, who, sizeof(who));
+                stream_busy(ctl, list->List[i], &total, &left, &busy, who, sizeof(who));
         }
         jsStreamInfoList_Destroy(list);
         if (!busy && total == previous)
             return LB_OK;
         previous = busy ? UINT64_MAX : total;
-        if (nats_Now() > deadline)
+        if (now_ms > deadline)
             return lb_fail(why, LB_EUNAVAILABLE, "the system did not settle in %d ms%s%s",
                            timeout_ms, busy ? ": " : "", who);
-        nats_Sleep(QUIET_POLL_MS);
+        wait_ms = busy ? next_look_ms(left, left_before, now_ms - looked_ms) : QUIET_POLL_MS;
+        left_before = busy ? left : UINT64_MAX;
+        looked_ms = now_ms;
+        nats_Sleep(wait_ms);
     }
 }
