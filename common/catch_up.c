@@ -14,12 +14,22 @@
  * half-restored state. The tick asks each one's backlog (not delivered
  * plus not acknowledged); at zero its fetcher stops, the consumer is
  * deleted and the row goes. When none is left the other consumers start,
- * from the beginning of their streams. The rows survive a restart, so a
- * catch-up that was killed goes on; a database with no row deletes a
+ * from the beginning of their streams. A database with no row deletes a
  * leftover own consumer and never reads its own domains.
+ *
+ * A catch-up that stops before its end starts over at the next start: a
+ * marker file next to the database (<db>.catching-up, made before the
+ * first own event is read, removed at the end) tells the runtime to
+ * discard the partial database (service.c). Going on instead would apply
+ * own events out of order: what the stop left delivered but unacknowledged
+ * comes back only after AckWait, behind later events.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 #include "runtime.h"
@@ -84,14 +94,52 @@ static enum lb_err remove_row(struct service *svc, const char *consumer, struct 
     return err;
 }
 
+static void marker_path(const struct service *svc, char *ret, size_t size)
+{
+    snprintf(ret, size, "%s/%s.db" CATCH_UP_MARKER, svc->cfg.data_dir, svc->def->name);
+}
+
+/* The marker is made (and synced) before the own consumers start. */
+static enum lb_err make_marker(const struct service *svc, struct lb_why *why)
+{
+    char path[4200];
+    int fd;
+
+    marker_path(svc, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0 || fsync(fd) != 0) {
+        int saved = errno;
+
+        if (fd >= 0)
+            close(fd);
+        return lb_fail(why, LB_EIO, "cannot make %s: %s", path, strerror(saved));
+    }
+    close(fd);
+    return LB_OK;
+}
+
 enum lb_err catch_up_plan(struct service *svc, struct lb_why *why)
 {
-    enum lb_err err = store_begin(svc->store, why);
+    bool any_own = false;
+    enum lb_err err;
 
+    for (size_t i = 0; i < svc->fetcher_count; i++) {
+        svc->fetchers[i].own = produces(svc, svc->fetchers[i].domain);
+        any_own = any_own || svc->fetchers[i].own;
+    }
+    if (!any_own)
+        return LB_OK;
+    /* The marker first: a stop after the rows are written and before it is made would leave a
+     * catch-up nothing restarts. */
+    if (svc->new_database) {
+        err = make_marker(svc, why);
+        if (err != LB_OK)
+            return err;
+    }
+    err = store_begin(svc->store, why);
     for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
         struct fetcher *f = &svc->fetchers[i];
 
-        f->own = produces(svc, f->domain);
         if (f->own && svc->new_database)
             err = add_row(svc, f->durable, why);
         if (err == LB_OK && f->own)
@@ -166,6 +214,15 @@ bool catch_up_check(struct service *svc)
     }
     if (left)
         return false;
+    {
+        char path[4200];
+
+        marker_path(svc, path, sizeof(path));
+        if (unlink(path) != 0 && errno != ENOENT) {
+            log_error("cannot remove %s: %s (retried)", path, strerror(errno));
+            return false;
+        }
+    }
     svc->catching_up = false;
     log_warn("own stream read to its end: starting the other consumers, serving requests");
     return true;

@@ -23,6 +23,9 @@
 #include "store.h"
 #include "subjects.h"
 
+/* Next to a database that is still catching up with its own stream (catch_up.c). */
+#define CATCH_UP_MARKER ".catching-up"
+
 /* $SRV.{PING,INFO,STATS} each as bare, .<name> and .<name>.<id>. */
 #define DISCOVERY_SUBS 9
 

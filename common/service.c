@@ -497,6 +497,24 @@ static enum lb_err move_database_aside(const char *path, struct lb_why *why)
     return LB_OK;
 }
 
+/* Removes what a catch-up that did not finish left: a database only partly restored. */
+static enum lb_err discard_partial_database(const char *path, struct lb_why *why)
+{
+    static const char *const suffixes[] = {"", "-wal", "-shm"};
+
+    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+        char file[4200];
+
+        snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
+        if (unlink(file) != 0 && errno != ENOENT)
+            return lb_fail(why, LB_EIO, "cannot remove %s: %s", file, strerror(errno));
+    }
+    log_warn("%s was not caught up with its own stream when the service stopped: discarded, "
+             "rebuilt from the start",
+             path);
+    return LB_OK;
+}
+
 static enum lb_err open_database(struct service *svc, struct lb_why *why)
 {
     struct store_options opts = {.sync_full = svc->cfg.sqlite_sync_full,
@@ -511,6 +529,22 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
         sizeof(path))
         return lb_fail(why, LB_EINVAL, "LB_DATA_DIR is too long");
     opts.path = path;
+    /*
+     * A catch-up that did not finish starts over: its consumer may have delivered later own
+     * events before the ones the stop left unacknowledged (those come back only after AckWait),
+     * and own events must be applied in stream order (D28). Checked first, so that a rebuild
+     * asked meanwhile does not move the partial database over the one kept aside.
+     */
+    {
+        char marker[4200];
+
+        snprintf(marker, sizeof(marker), "%s" CATCH_UP_MARKER, path);
+        if (access(marker, F_OK) == 0) {
+            err = discard_partial_database(path, why);
+            if (err != LB_OK)
+                return err;
+        }
+    }
     /* A rebuild is asked by --rebuild or by the marker lb.adm.<service>.rebuild leaves. */
     {
         char marker[4200];
