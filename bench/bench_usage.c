@@ -148,7 +148,7 @@ static double metric0(int port, const char *sample)
 }
 
 /* Platform events the service is done with (applied, duplicate, dead-lettered or ignored);
- * its own events, which it reads back (services/usage/journal.c), are not counted. */
+ * its own events, read back only while a new database catches up (D28), are not counted. */
 static double handled(int port)
 {
     return metric0(port, "lb_events_applied_total") + metric0(port, "lb_events_duplicate_total") +
