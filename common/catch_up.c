@@ -8,13 +8,12 @@
  * those events change nothing, so reading them would only cost: their own
  * consumers exist only while a new database catches up.
  *
- * A new database lists its own consumers in lb_catch_up. While a row is
- * left, only those consumers run: the service's other domains, its clock
- * and its sweeps wait, and requests are refused, so nothing acts on a
- * half-restored state. The tick asks each one's backlog (not delivered
- * plus not acknowledged); at zero its fetcher stops, the consumer is
- * deleted and the row goes. When none is left the other consumers start,
- * from the beginning of their streams. A database with no row deletes a
+ * A new database (made by this start) reads only its own consumers: the
+ * service's other domains, its clock and its sweeps wait, and requests are
+ * refused, so nothing acts on a half-restored state. The tick asks each
+ * one's backlog (not delivered plus not acknowledged); at zero its fetcher
+ * stops and the consumer is deleted. When none is left the other consumers
+ * start, from the beginning of their streams. Any other start deletes a
  * leftover own consumer and never reads its own domains.
  *
  * A catch-up that stops before its end starts over at the next start: a
@@ -43,57 +42,6 @@ static bool produces(const struct service *svc, const char *domain)
     return false;
 }
 
-static enum lb_err add_row(struct service *svc, const char *consumer, struct lb_why *why)
-{
-    static const char sql[] = "INSERT OR IGNORE INTO lb_catch_up (consumer) VALUES (?)";
-    sqlite3_stmt *stmt = store_stmt(svc->store, sql, why);
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    sqlite3_bind_text(stmt, 1, consumer, -1, SQLITE_STATIC);
-    return store_step_done(svc->store, stmt, why);
-}
-
-static enum lb_err has_row(struct service *svc, const char *consumer, bool *ret, struct lb_why *why)
-{
-    static const char sql[] = "SELECT 1 FROM lb_catch_up WHERE consumer = ?";
-    sqlite3_stmt *stmt = store_stmt(svc->store, sql, why);
-    int rc;
-
-    if (stmt == NULL)
-        return LB_EINTERNAL;
-    sqlite3_bind_text(stmt, 1, consumer, -1, SQLITE_STATIC);
-    rc = sqlite3_step(stmt);
-    sqlite3_reset(stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return lb_fail(why, store_err(rc), "reading lb_catch_up: %s",
-                       sqlite3_errmsg(store_db(svc->store)));
-    *ret = rc == SQLITE_ROW;
-    return LB_OK;
-}
-
-static enum lb_err remove_row(struct service *svc, const char *consumer, struct lb_why *why)
-{
-    static const char sql[] = "DELETE FROM lb_catch_up WHERE consumer = ?";
-    sqlite3_stmt *stmt;
-    enum lb_err err = store_begin(svc->store, why);
-
-    if (err != LB_OK)
-        return err;
-    stmt = store_stmt(svc->store, sql, why);
-    if (stmt == NULL) {
-        store_rollback(svc->store);
-        return LB_EINTERNAL;
-    }
-    sqlite3_bind_text(stmt, 1, consumer, -1, SQLITE_STATIC);
-    err = store_step_done(svc->store, stmt, why);
-    if (err == LB_OK)
-        err = store_commit(svc->store, why);
-    if (err != LB_OK)
-        store_rollback(svc->store);
-    return err;
-}
-
 static void marker_path(const struct service *svc, char *ret, size_t size)
 {
     snprintf(ret, size, "%s/%s.db" CATCH_UP_MARKER, svc->cfg.data_dir, svc->def->name);
@@ -120,42 +68,17 @@ static enum lb_err make_marker(const struct service *svc, struct lb_why *why)
 
 enum lb_err catch_up_plan(struct service *svc, struct lb_why *why)
 {
-    bool any_own = false;
-    enum lb_err err;
-
     for (size_t i = 0; i < svc->fetcher_count; i++) {
-        svc->fetchers[i].own = produces(svc, svc->fetchers[i].domain);
-        any_own = any_own || svc->fetchers[i].own;
-    }
-    if (!any_own)
-        return LB_OK;
-    /* The marker first: a stop after the rows are written and before it is made would leave a
-     * catch-up nothing restarts. */
-    if (svc->new_database) {
-        err = make_marker(svc, why);
-        if (err != LB_OK)
-            return err;
-    }
-    err = store_begin(svc->store, why);
-    for (size_t i = 0; err == LB_OK && i < svc->fetcher_count; i++) {
         struct fetcher *f = &svc->fetchers[i];
 
-        if (f->own && svc->new_database)
-            err = add_row(svc, f->durable, why);
-        if (err == LB_OK && f->own)
-            err = has_row(svc, f->durable, &f->catch_up, why);
-        if (f->catch_up)
-            svc->catching_up = true;
+        f->own = produces(svc, f->domain);
+        f->catch_up = f->own && svc->new_database;
+        svc->catching_up = svc->catching_up || f->catch_up;
     }
-    if (err == LB_OK)
-        err = store_commit(svc->store, why);
-    if (err != LB_OK) {
-        store_rollback(svc->store);
-        return err;
-    }
-    if (svc->catching_up)
-        log_warn("new database: reading its own stream to the end before anything else");
-    return LB_OK;
+    if (!svc->catching_up)
+        return LB_OK;
+    log_warn("new database: reading its own stream to the end before anything else");
+    return make_marker(svc, why);
 }
 
 bool catch_up_holds(const struct service *svc, const struct fetcher *f)
@@ -180,19 +103,31 @@ static void check_backlog(struct service *svc, struct fetcher *f)
         atomic_store(&f->retire, true);
 }
 
-/* A stopped fetcher: its consumer and its row go (retried by the next tick if that fails). */
+/* A stopped fetcher: its consumer goes (retried by the next tick if that fails). */
 static void finish(struct service *svc, struct fetcher *f)
 {
     struct lb_why why = {{0}};
 
     fetcher_join(f);
-    if (bus_delete_consumer(svc->bus, &f->consumer, &why) != LB_OK ||
-        remove_row(svc, f->durable, &why) != LB_OK) {
+    if (bus_delete_consumer(svc->bus, &f->consumer, &why) != LB_OK) {
         log_error("catch-up of %s: %s (retried)", f->durable, why.text);
         return;
     }
     f->catch_up = false;
     log_info("caught up with %s", f->durable);
+}
+
+/* The end of the catch-up: the next start keeps the database. */
+static bool remove_marker(const struct service *svc)
+{
+    char path[4200];
+
+    marker_path(svc, path, sizeof(path));
+    if (unlink(path) != 0 && errno != ENOENT) {
+        log_error("cannot remove %s: %s (retried)", path, strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 bool catch_up_check(struct service *svc)
@@ -212,17 +147,8 @@ bool catch_up_check(struct service *svc)
             finish(svc, f);
         left = left || f->catch_up;
     }
-    if (left)
+    if (left || !remove_marker(svc))
         return false;
-    {
-        char path[4200];
-
-        marker_path(svc, path, sizeof(path));
-        if (unlink(path) != 0 && errno != ENOENT) {
-            log_error("cannot remove %s: %s (retried)", path, strerror(errno));
-            return false;
-        }
-    }
     svc->catching_up = false;
     log_warn("own stream read to its end: starting the other consumers, serving requests");
     return true;

@@ -481,37 +481,31 @@ static void on_signal(uv_signal_t *handle, int signum)
 }
 
 /* Moves <db>, <db>-wal and <db>-shm aside to <db>.before-rebuild... (kept for an operator). */
-static enum lb_err move_database_aside(const char *path, struct lb_why *why)
+/*
+ * Moves the database and its WAL files to <file>.before-rebuild, or removes them when `aside`
+ * is false.
+ */
+static enum lb_err clear_database(const char *path, bool aside, struct lb_why *why)
 {
     static const char *const suffixes[] = {"", "-wal", "-shm"};
 
     for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
         char from[4200], to[4300];
+        int rc;
 
         snprintf(from, sizeof(from), "%s%s", path, suffixes[i]);
         snprintf(to, sizeof(to), "%s.before-rebuild%s", path, suffixes[i]);
-        if (rename(from, to) != 0 && errno != ENOENT)
-            return lb_fail(why, LB_EIO, "cannot move %s aside: %s", from, strerror(errno));
+        rc = aside ? rename(from, to) : unlink(from);
+        if (rc != 0 && errno != ENOENT)
+            return lb_fail(why, LB_EIO, "cannot %s %s: %s", aside ? "move aside" : "remove", from,
+                           strerror(errno));
     }
-    log_warn("rebuild: %s moved to %s.before-rebuild; rebuilding from the streams", path, path);
-    return LB_OK;
-}
-
-/* Removes what a catch-up that did not finish left: a database only partly restored. */
-static enum lb_err discard_partial_database(const char *path, struct lb_why *why)
-{
-    static const char *const suffixes[] = {"", "-wal", "-shm"};
-
-    for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
-        char file[4200];
-
-        snprintf(file, sizeof(file), "%s%s", path, suffixes[i]);
-        if (unlink(file) != 0 && errno != ENOENT)
-            return lb_fail(why, LB_EIO, "cannot remove %s: %s", file, strerror(errno));
-    }
-    log_warn("%s was not caught up with its own stream when the service stopped: discarded, "
-             "rebuilt from the start",
-             path);
+    if (aside)
+        log_warn("rebuild: %s moved to %s.before-rebuild; rebuilding from the streams", path, path);
+    else
+        log_warn("%s was not caught up with its own stream when the service stopped: "
+                 "discarded, rebuilt from the start",
+                 path);
     return LB_OK;
 }
 
@@ -540,7 +534,7 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
 
         snprintf(marker, sizeof(marker), "%s" CATCH_UP_MARKER, path);
         if (access(marker, F_OK) == 0) {
-            err = discard_partial_database(path, why);
+            err = clear_database(path, false, why);
             if (err != LB_OK)
                 return err;
         }
@@ -551,7 +545,7 @@ static enum lb_err open_database(struct service *svc, struct lb_why *why)
 
         snprintf(marker, sizeof(marker), "%s.rebuild", path);
         if (svc->rebuild || access(marker, F_OK) == 0) {
-            err = move_database_aside(path, why);
+            err = clear_database(path, true, why);
             if (err != LB_OK)
                 return err;
             if (unlink(marker) != 0 && errno != ENOENT)

@@ -48,8 +48,6 @@ static const struct store_migration runtime_migrations[] = {
         "  reply BLOB NOT NULL,"     /* returned again to a retry */
         "  applied_at INTEGER NOT NULL"
         ") WITHOUT ROWID;"},
-    /* The own-domain consumers a new database still reads to their end (catch_up.c). */
-    {3, "CREATE TABLE lb_catch_up (consumer TEXT PRIMARY KEY) WITHOUT ROWID;"},
 };
 
 enum lb_err store_err(int rc)
