@@ -455,6 +455,48 @@ void harness_wait_metric_at_most(int port, const char *sample, double value)
     }
 }
 
+/* True when no consumer named <service>-... of an LB_* stream has anything pending or unacked. */
+static bool consumers_idle(jsCtx *js, const char *service)
+{
+    jsStreamInfoList *streams = NULL;
+    size_t prefix = strlen(service);
+    bool idle = true;
+
+    if (js_Streams(&streams, js, NULL, NULL) != NATS_OK)
+        return false;
+    for (int i = 0; idle && i < streams->Count; i++) {
+        jsConsumerInfoList *list = NULL;
+
+        if (strncmp(streams->List[i]->Config->Name, "LB_", 3) != 0 ||
+            js_Consumers(&list, js, streams->List[i]->Config->Name, NULL, NULL) != NATS_OK)
+            continue;
+        for (int k = 0; idle && k < list->Count; k++) {
+            const jsConsumerInfo *ci = list->List[k];
+
+            if (strncmp(ci->Name, service, prefix) == 0 && ci->Name[prefix] == '-')
+                idle = ci->NumPending == 0 && ci->NumAckPending == 0;
+        }
+        jsConsumerInfoList_Destroy(list);
+    }
+    jsStreamInfoList_Destroy(streams);
+    return idle;
+}
+
+void harness_wait_consumers_idle(jsCtx *js, const char *service)
+{
+    int64_t deadline = now_ms() + HARNESS_WAIT_MS;
+    int idle = 0;
+
+    /* Twice in a row: an ack follows its commit, the second look sees what came after. */
+    while (idle < 2) {
+        idle = consumers_idle(js, service) ? idle + 1 : 0;
+        if (now_ms() > deadline)
+            fail_msg("the consumers of %s still have work after %d ms", service, HARNESS_WAIT_MS);
+        if (idle < 2)
+            nats_Sleep(POLL_MS);
+    }
+}
+
 natsMsg *harness_request(natsConnection *nc, const char *subject, const char *body, size_t len)
 {
     natsMsg *reply = NULL;

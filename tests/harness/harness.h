@@ -103,6 +103,8 @@ double harness_metric(int port, const char *sample);
 void harness_wait_metric(int port, const char *sample, double value);
 /* Waits until `sample` is present and <= `value`; asserts on timeout. */
 void harness_wait_metric_at_most(int port, const char *sample, double value);
+/* Waits until no consumer of `service` (durables <service>-...) has anything pending or unacked. */
+void harness_wait_consumers_idle(jsCtx *js, const char *service);
 
 /* Sends a request and returns the reply (asserts on timeout). */
 natsMsg *harness_request(natsConnection *nc, const char *subject, const char *body, size_t len);

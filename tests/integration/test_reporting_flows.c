@@ -855,6 +855,7 @@ static void test_rebuild(void **state)
     fx->svc.http_port = 0;
     harness_service_start(&fx->svc, "reporting", &fx->ns, fresh, env);
     harness_wait_metric(fx->svc.http_port, "lb_events_applied_total", applied);
+    harness_wait_consumers_idle(fx->js, "reporting");
     for (size_t i = 0; i < n; i++) {
         char *after = ask_raw(queries[i][0], queries[i][1]);
 
