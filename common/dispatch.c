@@ -8,11 +8,12 @@
  *   BEGIN
  *     per message: SAVEPOINT, handle, RELEASE or ROLLBACK TO
  *   COMMIT
- *   publish the outbox (events emitted and dead letters written above)
  *   reply to requests, ack or nak consumed messages
+ *   publish the outbox (events emitted and dead letters written above)
  *
  * Nothing leaves the service before the commit: a reply or an ack always
- * describes durable state.
+ * describes durable state. The events a batch emitted are durable in the
+ * outbox by then; they are published right after the replies.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -784,7 +785,6 @@ void dispatch_drain(struct service *svc)
             log_error("cannot reload the virtual clock: %s", why.text);
         goto send;
     }
-    dispatch_flush_outbox(svc);
 send:
     for (struct work *w = head; w != NULL; w = next) {
         next = w->next;
@@ -794,4 +794,8 @@ send:
         free(w->reply);
         free(w);
     }
+    /* After the replies: the events are durable in the outbox already, and a requester
+     * should not wait for their publishing (a failed batch wrote none). */
+    if (err == LB_OK)
+        dispatch_flush_outbox(svc);
 }

@@ -548,7 +548,13 @@ enum lb_err envelope_build(const struct envelope_spec *spec, const cJSON *data, 
         return LB_EINVAL;
     envelope_format_time(spec->time_ms, when);
     root = cJSON_CreateObject();
-    copy = data != NULL ? cJSON_Duplicate(data, true) : cJSON_CreateObject();
+    /* `data` is the caller's: referred to, unless printing it exactly would change it. */
+    if (data == NULL)
+        copy = cJSON_CreateObject();
+    else if (json_prints_unchanged(data))
+        copy = cJSON_CreateObjectReference(data->child);
+    else
+        copy = cJSON_Duplicate(data, true);
     if (root == NULL || copy == NULL)
         goto cleanup;
     if (!cJSON_AddStringToObject(root, "specversion", SPECVERSION) ||

@@ -690,6 +690,19 @@ static bool print_numbers_exactly(cJSON *node)
     return true;
 }
 
+bool json_prints_unchanged(const cJSON *tree)
+{
+    for (const cJSON *child = tree->child; child != NULL; child = child->next) {
+        if (cJSON_IsObject(child) || cJSON_IsArray(child)) {
+            if (!json_prints_unchanged(child))
+                return false;
+        } else if (cJSON_IsNumber(child) && !prints_exactly_in_15_digits(child->valuedouble)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 char *json_print(cJSON *tree)
 {
     if (!print_numbers_exactly(tree))

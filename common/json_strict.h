@@ -11,6 +11,7 @@
 #ifndef LB_JSON_STRICT_H
 #define LB_JSON_STRICT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,5 +74,8 @@ enum lb_err json_check_members(const cJSON *obj, const char *const *known, struc
  * frees); NULL when out of memory.
  */
 char *json_print(cJSON *tree);
+
+/* True when json_print would print `tree` without changing it (no number needs raw text). */
+bool json_prints_unchanged(const cJSON *tree);
 
 #endif

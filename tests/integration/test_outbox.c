@@ -57,14 +57,14 @@ static const char add_body[] = "{\"tenant\":\"acme\",\"counter\":\"c\",\"amount\
  * publish, it dies before replying (the reply follows the publish); after
  * it, the reply may or may not have left.
  */
-static void add_and_expect_crash(struct fixture *f, bool expect_reply)
+/* The reply leaves before the outbox is published, so either crash may come after it. */
+static void add_and_expect_crash(struct fixture *f)
 {
     natsMsg *reply = NULL;
     natsStatus s = natsConnection_Request(&reply, f->nc, "lb.api.tally.add", add_body,
                                           (int)strlen(add_body), 2000);
 
-    if (!expect_reply)
-        assert_int_not_equal(s, NATS_OK);
+    assert_true(s == NATS_OK || s == NATS_TIMEOUT || s == NATS_NO_RESPONDERS);
     natsMsg_Destroy(reply);
     assert_int_equal(harness_service_wait_exit(&f->tally, HARNESS_WAIT_MS), 128 + SIGKILL);
 }
@@ -94,7 +94,7 @@ static void test_crash_before_publish(void **state)
     cJSON *json;
 
     harness_service_start(&f->tally, "tally", &f->ns, f->data, fault);
-    add_and_expect_crash(f, false);
+    add_and_expect_crash(f);
     /* Committed, not published. */
     assert_int_equal(changed_events(f, ids), 0);
     harness_service_start(&f->tally, "tally", &f->ns, f->data, NULL);
@@ -119,7 +119,7 @@ static void test_crash_after_publish(void **state)
     char after[8][32];
 
     harness_service_start(&f->tally, "tally", &f->ns, f->data, fault);
-    add_and_expect_crash(f, true);
+    add_and_expect_crash(f);
     /* Published, but the outbox row is still there: the restart publishes it again. */
     assert_int_equal(changed_events(f, before), 1);
     harness_service_start(&f->tally, "tally", &f->ns, f->data, NULL);

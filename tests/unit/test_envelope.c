@@ -530,6 +530,31 @@ static void test_build_round_trip(void **state)
     cJSON_Delete(data);
 }
 
+/* The caller's data is left as it was, whether it is printed by reference or copied first. */
+static void test_build_leaves_data_alone(void **state)
+{
+    const char *const inputs[] = {"{\"n\":3,\"o\":{\"a\":[1,2]}}",
+                                  "{\"n\":9007199254740993,\"o\":{\"f\":0.30000000000000004}}"};
+    struct envelope_spec spec = {
+        .id = "x", .source = "/s", .type = "licensebus.tally.counter_changed.v1", .tenant = "t"};
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+        cJSON *data = cJSON_Parse(inputs[i]);
+        cJSON *before = cJSON_Duplicate(data, true);
+        char *text = NULL;
+
+        assert_int_equal(envelope_build(&spec, data, &text), LB_OK);
+        assert_true(cJSON_Compare(data, before, true));
+        assert_true(cJSON_IsNumber(cJSON_GetObjectItem(data, "n")));
+        assert_non_null(strstr(text, i == 0 ? "\"data\":{\"n\":3,\"o\":{\"a\":[1,2]}}"
+                                            : "\"n\":9007199254740992"));
+        free(text);
+        cJSON_Delete(before);
+        cJSON_Delete(data);
+    }
+}
+
 static void test_build_without_data(void **state)
 {
     struct envelope_spec spec = {
@@ -757,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_check_subject),
         cmocka_unit_test(test_check_subject_type_forms),
         cmocka_unit_test(test_build_round_trip),
+        cmocka_unit_test(test_build_leaves_data_alone),
         cmocka_unit_test(test_build_without_data),
         cmocka_unit_test(test_build_refused),
         cmocka_unit_test(test_build_depth_limit),
