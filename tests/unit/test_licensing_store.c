@@ -45,17 +45,15 @@ static void expect_history(struct store *s, const char *license, int64_t after, 
 {
     cJSON *list = NULL;
     bool ret_more = !more;
-    int i = 0;
-    const cJSON *item;
 
     assert_int_equal(lic_store_history_json(s, license, after, limit, &list, &ret_more, NULL),
                      LB_OK);
     assert_int_equal(cJSON_GetArraySize(list), n);
-    cJSON_ArrayForEach(item, list)
-    {
+    for (int i = 0; i < n; i++) {
+        const cJSON *item = cJSON_GetArrayItem(list, i);
+
         assert_string_equal(cJSON_GetObjectItem(item, "event_id")->valuestring, ids[i]);
         assert_int_equal(cJSON_GetObjectItem(item, "seq")->valuedouble, after + i + 1);
-        i++;
     }
     assert_int_equal(ret_more, more);
     cJSON_Delete(list);
